@@ -1,0 +1,1 @@
+"""Command-line interface: one thin command per stage over the library functions."""

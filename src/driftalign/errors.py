@@ -1,0 +1,15 @@
+"""The project's error types. Each carries enough context (file, line, study) to act on."""
+
+from __future__ import annotations
+
+
+class DriftalignError(Exception):
+    """Base class: the CLI prints these as a one-line error instead of a traceback."""
+
+
+class DatasetError(DriftalignError):
+    """Bad input in a dataset directory or a JSONL file. The message names the file and line."""
+
+
+class ConfigError(DriftalignError):
+    """A config file or flag combination that cannot be used."""
