@@ -1,0 +1,44 @@
+"""Shared fixtures: a small synthetic world and a tiny student built from it (session-scoped).
+
+Everything is built locally from code: no hub, no network (HF_HUB_OFFLINE is forced on).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def synth_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic world (80 studies, 64 px, all seven simulated teachers, seed 0)."""
+    from driftalign.synth.world import build_world
+
+    out = tmp_path_factory.mktemp("world") / "synth80"
+    return build_world(out, studies=80, seed=0, image_size=64, teachers="all")
+
+
+@pytest.fixture(scope="session")
+def tiny_student(synth_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny Qwen2.5-VL-architecture student (tokenizer trained on synth_world)."""
+    from driftalign.models import build_student
+
+    out = tmp_path_factory.mktemp("student") / "tiny"
+    return build_student("tiny", synth_world, out, seed=0)
