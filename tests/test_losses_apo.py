@@ -1,0 +1,139 @@
+"""Tests of the APO loss (SPEC §3 eq. 8-11) against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from driftalign.losses import apo_loss
+
+
+def _case():
+    """B = 2, N = 3, beta = 0.5.
+
+    Row 0: policy chosen -10, ref chosen -12          -> r+ = 0.5 * 2 = 1.0
+           policy rejected [-8, -15, -9], ref [-8, -13, -11] -> r = [0, -1, 1]
+           weights [1, 2, 0.5], all valid.
+           L = -log( e^1 / (e^1 + 1 e^0 + 2 e^-1 + 0.5 e^1) )
+             = log(1 + 1 e^-1 + 2 e^-2 + 0.5 e^0) = log(1.5 + 0.367879 + 0.270671)
+             = log(2.138550) = 0.760128
+           accuracy 0 (r+ = 1 is not above r_3 = 1); weighted mean of r = (0 - 2 + 0.5) / 3.5 = -0.428571
+           -> weighted margin 1.428571
+    Row 1: policy chosen -5, ref chosen -6             -> r+ = 0.5
+           policy rejected [-7, 0, -1], ref [-6, 0, -2] -> r = [-0.5, 0, 0.5]
+           mask [T, F, T], weights [1, 1, 0]: only negative 0 takes part.
+           L = log(1 + e^(-0.5 - 0.5)) = log(1 + e^-1) = softplus(-1) = 0.313262
+           accuracy 1; weighted margin 0.5 - (-0.5) = 1.0
+    """
+    pc = torch.tensor([-10.0, -5.0])
+    pr = torch.tensor([[-8.0, -15.0, -9.0], [-7.0, 0.0, -1.0]])
+    rc = torch.tensor([-12.0, -6.0])
+    rr = torch.tensor([[-8.0, -13.0, -11.0], [-6.0, 0.0, -2.0]])
+    w = torch.tensor([[1.0, 2.0, 0.5], [1.0, 1.0, 0.0]])
+    m = torch.tensor([[True, True, True], [True, False, True]])
+    return pc, pr, rc, rr, w, m
+
+
+def test_hand_computed_values_with_weights_and_mask():
+    pc, pr, rc, rr, w, m = _case()
+    losses, metrics = apo_loss(pc, pr, rc, rr, beta=0.5, weights=w, mask=m)
+    expected = torch.tensor([math.log(1.5 + math.exp(-1) + 2 * math.exp(-2)), math.log(1 + math.exp(-1))])
+    assert torch.allclose(losses, expected, atol=1e-6)
+    assert losses[0].item() == pytest.approx(0.760128, abs=1e-6)
+    assert losses[1].item() == pytest.approx(0.313262, abs=1e-6)
+    assert torch.allclose(metrics["chosen_rewards"], torch.tensor([1.0, 0.5]))
+    assert torch.allclose(metrics["rejected_rewards"], torch.tensor([[0.0, -1.0, 1.0], [-0.5, 0.0, 0.0]]))
+    assert metrics["valid"].tolist() == [[True, True, True], [True, False, False]]
+    assert torch.allclose(metrics["margins"], torch.tensor([[1.0, 2.0, 0.0], [1.0, 0.0, 0.0]]))
+    assert torch.allclose(metrics["weighted_margin"], torch.tensor([1.0 + 1.5 / 3.5, 1.0]), atol=1e-6)
+    assert metrics["accuracy"].tolist() == [0.0, 1.0]
+    assert metrics["num_negatives"].tolist() == [3, 1]
+
+
+def test_default_weights_are_one():
+    pc, pr, rc, rr, _, _ = _case()
+    losses, _ = apo_loss(pc, pr, rc, rr, beta=0.5)
+    # Row 0 with w = 1: log(1 + e^-1 + e^-2 + e^0)
+    assert losses[0].item() == pytest.approx(math.log(2 + math.exp(-1) + math.exp(-2)), abs=1e-6)
+
+
+def test_single_negative_equals_dpo_and_trl_sigmoid_formula():
+    torch.manual_seed(0)
+    pc, rc = torch.randn(5) * 3, torch.randn(5) * 3
+    pr, rr = torch.randn(5, 1) * 3, torch.randn(5, 1) * 3
+    beta = 0.1
+    losses, _ = apo_loss(pc, pr, rc, rr, beta=beta)
+    # DPO (Rafailov et al. eq. 7): -log sigmoid(beta * ((pc - rc) - (pr - rr)))
+    dpo = -F.logsigmoid(beta * ((pc - rc) - (pr[:, 0] - rr[:, 0])))
+    # TRL 1.16 DPOTrainer, loss_type="sigmoid": delta_score = chosen_logratios - rejected_logratios,
+    # per_sequence_loss = -F.logsigmoid(self.beta * delta_score)
+    chosen_logratios, rejected_logratios = pc - rc, pr[:, 0] - rr[:, 0]
+    trl = -F.logsigmoid(beta * (chosen_logratios - rejected_logratios))
+    assert torch.allclose(losses, dpo, atol=1e-6)
+    assert torch.allclose(losses, trl, atol=1e-6)
+
+
+def test_gradients_flow_only_through_policy_terms():
+    pc, pr, rc, rr, w, m = _case()
+    pc, pr = pc.clone().requires_grad_(), pr.clone().requires_grad_()
+    rc, rr = rc.clone().requires_grad_(), rr.clone().requires_grad_()
+    losses, metrics = apo_loss(pc, pr, rc.detach(), rr.detach(), beta=0.5, weights=w, mask=m)
+    losses.sum().backward()
+    assert rc.grad is None and rr.grad is None
+    assert not metrics["chosen_rewards"].requires_grad
+    # dL/d pc = beta * (softmax_0 - 1); row 1: softmax_0 = 1 / (1 + e^-1)
+    p0 = 1 / (1 + math.exp(-1))
+    assert pc.grad[1].item() == pytest.approx(0.5 * (p0 - 1), abs=1e-6)
+    # masked / zero-weight negatives get exactly zero gradient, never NaN
+    assert pr.grad[1, 1].item() == 0.0 and pr.grad[1, 2].item() == 0.0
+    assert torch.isfinite(pr.grad).all()
+    assert pr.grad[1, 0].item() == pytest.approx(0.5 * (1 - p0), abs=1e-6)
+
+
+def test_invariant_to_order_of_negatives():
+    pc, pr, rc, rr, w, m = _case()
+    perm = torch.tensor([2, 0, 1])
+    a, _ = apo_loss(pc, pr, rc, rr, beta=0.5, weights=w, mask=m)
+    b, _ = apo_loss(pc, pr[:, perm], rc, rr[:, perm], beta=0.5, weights=w[:, perm], mask=m[:, perm])
+    assert torch.allclose(a, b, atol=1e-7)
+
+
+def test_all_masked_row_has_zero_loss_and_zero_finite_gradient():
+    pc = torch.tensor([-3.0], requires_grad=True)
+    pr = torch.tensor([[float("nan"), -2.0]], requires_grad=True)  # padding garbage must not leak
+    rc, rr = torch.tensor([-4.0]), torch.tensor([[0.0, -1.0]])
+    losses, metrics = apo_loss(pc, pr, rc, rr, beta=1.0, mask=torch.tensor([[False, False]]))
+    assert losses.item() == 0.0
+    losses.sum().backward()
+    assert pc.grad.item() == 0.0
+    assert torch.equal(pr.grad, torch.zeros_like(pr))
+    assert metrics["accuracy"].item() == 1.0 and metrics["weighted_margin"].item() == 0.0
+    assert metrics["num_negatives"].item() == 0
+
+
+def test_large_magnitudes_are_stable():
+    pc = torch.tensor([-5000.0, 0.0], requires_grad=True)
+    pr = torch.tensor([[-9000.0, 4000.0], [-1e4, -1e4]], requires_grad=True)
+    rc = torch.tensor([-9000.0, 0.0])
+    rr = torch.tensor([[-5000.0, -4000.0], [0.0, 0.0]])
+    losses, _ = apo_loss(pc, pr, rc, rr, beta=1.0)
+    # row 0: r+ = 4000, r = [-4000, 8000]: L = log(e^4000 + e^-4000 + e^8000) - 4000 ~= 4000
+    # row 1: r+ = 0, r = [-1e4, -1e4]: L = log(1 + 2 e^-1e4) ~= 0
+    assert torch.allclose(losses, torch.tensor([4000.0, 0.0]))
+    losses.sum().backward()
+    assert torch.isfinite(pc.grad).all() and torch.isfinite(pr.grad).all()
+
+
+def test_bad_input_is_rejected_with_clear_message():
+    pc, pr, rc, rr, w, m = _case()
+    with pytest.raises(ValueError, match="beta"):
+        apo_loss(pc, pr, rc, rr, beta=0.0)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        apo_loss(pc, pr, rc, rr, beta=0.5, weights=w[:, :2])
+    with pytest.raises(ValueError, match=">= 0"):
+        apo_loss(pc, pr, rc, rr, beta=0.5, weights=-w)
+    with pytest.raises(ValueError, match="same shapes"):
+        apo_loss(pc, pr, rc, rr[:, :2], beta=0.5)
