@@ -1,0 +1,107 @@
+"""Claims: what a trajectory asserts, finding by finding, and how far it drifts from a consensus.
+
+A claim is one labeler mention (`driftalign.labeling.Mention`): an observation, a polarity
+(1 present, 0 absent, -1 uncertain), an optional side/location, and the sentence that states it.
+A trajectory's *stance* is one polarity per finding it mentions; when a text mentions a finding
+more than once with different polarities, the CheXpert aggregation rule decides
+(positive > uncertain > negative).
+
+Drift of a trajectory u from the consensus t+ (used for the `drift` teacher weights and recorded
+in every consensus row) is the Jaccard distance of their stances as sets of (finding, polarity):
+
+    d_u = 1 - |S_u ∩ S_+| / |S_u ∪ S_+|        (d_u = 0 when both are empty)
+
+i.e. (u's claims that contradict or are absent from t+  +  t+'s claims that u omits)
+   / (u's claims + t+'s claims that u omits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# CheXpert's aggregation when one text mentions a finding with several polarities.
+_POLARITY_PRIORITY = {1: 2, -1: 1, 0: 0}
+
+
+class MentionLike(Protocol):
+    """The fields of `driftalign.labeling.Mention` this module reads."""
+
+    observation: str
+    value: int
+    sentence_index: int
+    sentence: str
+    side: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One asserted finding in one sentence of one trajectory."""
+
+    finding: str
+    polarity: int            # 1 present, 0 absent, -1 uncertain
+    side: str | None
+    sentence_index: int
+    sentence: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.finding, self.polarity)
+
+
+def claims_from_mentions(mentions: Iterable[MentionLike]) -> list[Claim]:
+    """Labeler mentions -> claims, in text order."""
+    return [
+        Claim(m.observation, int(m.value), getattr(m, "side", None), int(m.sentence_index), m.sentence.strip())
+        for m in mentions
+    ]
+
+
+def extract_claims(text: str) -> list[Claim]:
+    """Run the report labeler's mention extractor on one text."""
+    from driftalign.labeling import extract_mentions
+
+    return claims_from_mentions(extract_mentions(text))
+
+
+def stance(claims: Iterable[Claim]) -> dict[str, int]:
+    """finding -> polarity, one per finding (positive > uncertain > negative on conflict)."""
+    out: dict[str, int] = {}
+    for c in claims:
+        if c.finding not in out or _POLARITY_PRIORITY[c.polarity] > _POLARITY_PRIORITY[out[c.finding]]:
+            out[c.finding] = c.polarity
+    return out
+
+
+def drift_from(teacher: dict[str, int], consensus: dict[str, int]) -> float:
+    """Jaccard distance between two stances as sets of (finding, polarity) (module docstring)."""
+    a, b = set(teacher.items()), set(consensus.items())
+    union = a | b
+    return 0.0 if not union else 1.0 - len(a & b) / len(union)
+
+
+def agreement_record(teacher: dict[str, int], consensus: dict[str, int]) -> dict[str, Any]:
+    """How one trajectory relates to t+: kept / contradicted / unsupported / omitted claims, drift."""
+    kept = sum(1 for f, p in teacher.items() if consensus.get(f) == p)
+    contradictions = sum(1 for f, p in teacher.items() if f in consensus and consensus[f] != p)
+    omissions = sum(1 for f in consensus if f not in teacher)
+    return {
+        "claims": len(teacher),
+        "kept": kept,
+        "agreement": kept / len(teacher) if teacher else 0.0,
+        "contradictions": contradictions,
+        "unsupported": len(teacher) - kept - contradictions,
+        "omissions": omissions,
+        "drift": drift_from(teacher, consensus),
+    }
+
+
+def join_sentences(sentences: Sequence[str]) -> str:
+    """Join sentences into one text, each ending with terminal punctuation."""
+    out = []
+    for s in sentences:
+        s = s.strip()
+        if s:
+            out.append(s if s[-1] in ".!?" else s + ".")
+    return " ".join(out)

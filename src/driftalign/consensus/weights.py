@@ -1,0 +1,52 @@
+"""Teacher weights w_u of the APO objective (SPEC §3 eq. 9: sum_u w_u exp(r_u)).
+
+The paper leaves w_u unspecified (default 1). Two schemes, named in one enum:
+
+* ``uniform`` (paper default): w_u = 1 for every valid negative.
+* ``drift`` (new, opt-in): the more a teacher's trajectory drifts from t+, the harder it is pushed
+  down, and a trajectory that fully agrees with t+ is not pushed down at all:
+
+      d_u  = Jaccard distance of u's claims from t+'s claims      (consensus.claims.drift_from)
+      w_u  = min( d_u / mean_{u' in row} d_u' , W_MAX )           W_MAX = 3
+      w_u  = 0 for every u when mean d = 0 (all teachers agree with t+: nothing to push down)
+
+  The mean is over the row's valid negatives, so weights average ~1 and beta keeps its meaning
+  across schemes; d_u = 0 gives w_u = 0, which `apo_loss` treats as a dropped negative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+DRIFT_WEIGHT_MAX = 3.0
+
+
+class WeightScheme(str, Enum):
+    UNIFORM = "uniform"
+    DRIFT = "drift"
+
+
+def uniform_weights(drifts: Sequence[float]) -> list[float]:
+    """w_u = 1 (the paper's default)."""
+    return [1.0] * len(drifts)
+
+
+def drift_weights(drifts: Sequence[float], w_max: float = DRIFT_WEIGHT_MAX) -> list[float]:
+    """w_u = min(d_u / mean(d), w_max); all 0 when mean(d) = 0 (module docstring)."""
+    if any(not 0.0 <= d <= 1.0 for d in drifts):
+        raise ValueError(f"drift scores must lie in [0, 1], got {list(drifts)}")
+    if not drifts:
+        return []
+    mean = sum(drifts) / len(drifts)
+    if mean == 0.0:
+        return [0.0] * len(drifts)
+    return [min(d / mean, w_max) for d in drifts]
+
+
+def teacher_weights(drifts: Sequence[float], scheme: WeightScheme | str) -> list[float]:
+    """Weights of one row's valid negatives, in the order of `drifts`."""
+    scheme = WeightScheme(scheme)
+    if scheme is WeightScheme.DRIFT:
+        return drift_weights(drifts)
+    return uniform_weights(drifts)

@@ -1,0 +1,106 @@
+"""Claim-level vote, drift scores and teacher weights, on hand-built claims (no labeler needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from driftalign.consensus import Claim, agreement_record, drift_from, stance, teacher_weights, vote
+from driftalign.consensus.claims import join_sentences
+from driftalign.consensus.weights import DRIFT_WEIGHT_MAX, drift_weights
+
+
+def C(finding, polarity, idx, sentence, side=None):
+    return Claim(finding, polarity, side, idx, sentence)
+
+
+def _three_teachers():
+    """a, b agree on a left effusion and no pneumothorax; c says right effusion + pneumothorax + edema."""
+    return {
+        "a": [C("Pleural Effusion", 1, 0, "Small left pleural effusion.", "left"),
+              C("Pneumothorax", 0, 1, "No pneumothorax.")],
+        "b": [C("Pleural Effusion", 1, 0, "There is a left effusion with edema.", "left"),
+              C("Edema", 1, 0, "There is a left effusion with edema."),
+              C("Pneumothorax", 0, 1, "No pneumothorax is seen.")],
+        "c": [C("Pleural Effusion", 1, 0, "Right pleural effusion.", "right"),
+              C("Pneumothorax", 1, 1, "Right pneumothorax.", "right"),
+              C("Edema", 1, 2, "Pulmonary edema.")],
+    }
+
+
+def test_vote_keeps_majority_claims_with_majority_side_and_consistent_sentences():
+    result = vote(_three_teachers())
+    assert result is not None and result.n_teachers == 3
+    # Effusion: 3/3 positive; Edema: 2/3 positive (b, c); Pneumothorax: 0 by a, b (2/3) -> negative kept.
+    assert result.stance == {"Pleural Effusion": 1, "Edema": 1, "Pneumothorax": 0}
+    kept = {k.finding: k for k in result.kept}
+    assert kept["Pleural Effusion"].side == "left"          # 2 of 3 supporters say left
+    assert kept["Pleural Effusion"].supporters == ("a", "b", "c")
+    assert kept["Edema"].supporters == ("b", "c")
+    # Effusion: a's and b's sentences have no disagreeing mention; b's states two kept claims -> chosen,
+    # and it also covers Edema (dedupe). c's "Right pleural effusion." disagrees on side.
+    assert kept["Pleural Effusion"].teacher == "b"
+    assert kept["Edema"].sentence == "There is a left effusion with edema."
+    # Pneumothorax negative: a's and b's sentences tie on consistency and teacher agreement (a 2/2, b 3/3),
+    # then the shorter sentence wins: a's "No pneumothorax."
+    assert kept["Pneumothorax"].teacher == "a"
+    assert result.text == "There is a left effusion with edema. No pneumothorax."
+
+
+def test_agreement_records_per_teacher():
+    result = vote(_three_teachers())
+    a, c = result.agreement["a"], result.agreement["c"]
+    assert a == {"claims": 2, "kept": 2, "agreement": 1.0, "contradictions": 0, "unsupported": 0,
+                 "omissions": 1, "drift": pytest.approx(1 - 2 / 3)}
+    # c: effusion kept, edema kept, pneumothorax contradicts -> 2/3 kept, 1 contradiction
+    assert c["kept"] == 2 and c["contradictions"] == 1 and c["agreement"] == pytest.approx(2 / 3)
+    # c's set {(PE,1),(Pnx,1),(Ede,1)} vs t+ {(PE,1),(Ede,1),(Pnx,0)}: 2 shared, 4 in union -> 0.5
+    assert c["drift"] == pytest.approx(0.5)
+    assert result.agreement["b"]["drift"] == 0.0
+
+
+def test_no_majority_and_no_teachers():
+    split = {"a": [C("Edema", 1, 0, "Edema.")], "b": [C("Edema", 0, 0, "No edema.")]}
+    result = vote(split)
+    assert result.text == "" and result.kept == []
+    assert vote({}) is None
+
+
+def test_vote_is_deterministic_under_teacher_order():
+    teachers = _three_teachers()
+    reordered = {k: teachers[k] for k in ("c", "a", "b")}
+    assert vote(teachers).text == vote(reordered).text
+
+
+def test_stance_uses_chexpert_priority():
+    claims = [C("Edema", 0, 0, "No edema."), C("Edema", -1, 1, "Possible edema."), C("Edema", 1, 2, "Edema.")]
+    assert stance(claims) == {"Edema": 1}
+    assert stance(claims[:2]) == {"Edema": -1}
+
+
+def test_drift_is_jaccard_distance():
+    assert drift_from({}, {}) == 0.0
+    assert drift_from({"Edema": 1}, {"Edema": 1}) == 0.0
+    assert drift_from({"Edema": 1}, {"Edema": 0}) == 1.0
+    # {(E,1),(PE,1)} vs {(E,1)}: 1 shared / 2 -> 0.5
+    assert drift_from({"Edema": 1, "Pleural Effusion": 1}, {"Edema": 1}) == 0.5
+    rec = agreement_record({}, {"Edema": 1})
+    assert rec["agreement"] == 0.0 and rec["omissions"] == 1 and rec["drift"] == 1.0
+
+
+def test_drift_weights_formula():
+    # d = [0, 0.5, 1.0]: mean 0.5 -> [0, 1, 2]
+    assert drift_weights([0.0, 0.5, 1.0]) == [0.0, 1.0, 2.0]
+    # d = [0.1, 0.1, 0.1, 1.0]: mean 0.325 -> [0.3077, ..., 3.0769 clipped to 3]
+    w = drift_weights([0.1, 0.1, 0.1, 1.0])
+    assert w[:3] == pytest.approx([0.1 / 0.325] * 3) and w[3] == DRIFT_WEIGHT_MAX
+    assert drift_weights([0.0, 0.0]) == [0.0, 0.0]          # everyone agrees with t+: nothing to push down
+    assert teacher_weights([0.0, 0.7], "uniform") == [1.0, 1.0]
+    assert teacher_weights([0.0, 0.7], "drift") == [0.0, 1.0 * 0.7 / 0.35]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        drift_weights([1.5])
+    with pytest.raises(ValueError):
+        teacher_weights([0.1], "softmax")
+
+
+def test_join_sentences_adds_terminal_punctuation():
+    assert join_sentences(["No edema", " Small effusion. ", ""]) == "No edema. Small effusion."
