@@ -1,0 +1,147 @@
+"""A ConText-style modifier algorithm (Harkema et al., J Biomed Inform 2009), compiled once.
+
+1. Every trigger term of `patterns.TRIGGERS` is found in the text; where two matches overlap the
+   longer one wins ("cannot be excluded" over "excluded", "no change" (pseudo) over "no").
+2. Each trigger gets a scope inside its sentence: a forward trigger modifies the text after it,
+   a backward trigger the text before it, a bidirectional one both. A scope ends at the sentence
+   end, at a termination term ("but", "however", "which", "with", ";", ...), at a trigger of a
+   different category (ConText's rule: "no effusion, possible pneumonia" -> the negation stops at
+   "possible"), after `max_words` words for short-range triggers, and at a comma for weak triggers.
+3. A mention takes the category of the closest trigger whose scope covers it (none: asserted).
+Pseudo-triggers ("no change", "not well assessed") are matched only so that their words are not
+read as triggers; they modify nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from driftalign.labeling.patterns import TRIGGERS, Category, Direction, TriggerSpec
+from driftalign.labeling.text import Span, WordIndex
+
+
+def _bounded(pattern: str) -> str:
+    """Add word boundaries (letters/digits) unless the pattern starts with punctuation."""
+    if pattern[0] in ",;":
+        return pattern
+    return rf"(?<![A-Za-z0-9])(?:{pattern})(?![A-Za-z0-9])"
+
+
+_COMPILED: tuple[tuple[TriggerSpec, re.Pattern[str]], ...] = tuple(
+    (spec, re.compile(_bounded(spec.pattern), re.IGNORECASE)) for spec in TRIGGERS
+)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger found in a text, with its resolved scope (character offsets into the text)."""
+
+    spec: TriggerSpec
+    start: int
+    end: int
+    sentence_index: int
+    scope_start: int = -1   # backward scope: [scope_start, start)
+    scope_end: int = -1     # forward scope: [end, scope_end)
+
+    @property
+    def category(self) -> Category:
+        return self.spec.category
+
+    @property
+    def modifies(self) -> bool:
+        return self.spec.category in (Category.NEGATED, Category.UNCERTAIN)
+
+
+def _longest_non_overlapping(found: list[tuple[int, int, TriggerSpec]]) -> list[tuple[int, int, TriggerSpec]]:
+    kept: list[tuple[int, int, TriggerSpec]] = []
+    for start, end, spec in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
+        if all(end <= s or start >= e for s, e, _ in kept):
+            kept.append((start, end, spec))
+    return sorted(kept, key=lambda f: f[0])
+
+
+def _sentence_of(sentences: list[Span], starts: list[int], pos: int) -> int:
+    return max(bisect.bisect_right(starts, pos) - 1, 0)
+
+
+def _stops(other: Trigger, trig: Trigger) -> bool:
+    """Does `other` end `trig`'s scope? Terminations always; a trigger of another category too."""
+    if other.category is Category.TERMINATE:
+        return True
+    return other.modifies and other.category is not trig.category
+
+
+def _forward_end(trig: Trigger, same_sentence: list[Trigger], sentence: Span, text: str, words: WordIndex) -> int:
+    limit = sentence.end
+    for other in same_sentence:
+        if other.start >= trig.end and _stops(other, trig):
+            limit = min(limit, other.start)
+            break
+    if trig.spec.max_words is not None:
+        limit = min(limit, words.offset_after(trig.end, trig.spec.max_words))
+    if trig.spec.comma_bounded:
+        comma = text.find(",", trig.end, limit)
+        limit = comma if comma >= 0 else limit
+    return limit
+
+
+def _backward_start(trig: Trigger, same_sentence: list[Trigger], sentence: Span, text: str, words: WordIndex) -> int:
+    limit = sentence.start
+    for other in reversed(same_sentence):
+        if other.end <= trig.start and _stops(other, trig):
+            limit = max(limit, other.end)
+            break
+    if trig.spec.max_words is not None:
+        limit = max(limit, words.offset_before(trig.start, trig.spec.max_words))
+    if trig.spec.comma_bounded:
+        comma = text.rfind(",", limit, trig.start)
+        limit = comma + 1 if comma >= 0 else limit
+    return limit
+
+
+def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: list[tuple[int, int]] = ()) -> list[Trigger]:
+    """All triggers of `text` with their scopes; matches overlapping an `exclude` span are dropped."""
+    found = [
+        (m.start(), m.end(), spec)
+        for spec, regex in _COMPILED
+        for m in regex.finditer(text)
+        if m.end() > m.start() or spec.category is Category.TERMINATE
+    ]
+    found = [f for f in _longest_non_overlapping(found) if all(f[1] <= s or f[0] >= e for s, e in exclude)]
+    starts = [s.start for s in sentences]
+    raw = [Trigger(spec, s, e, _sentence_of(sentences, starts, s)) for s, e, spec in found]
+    by_sentence: dict[int, list[Trigger]] = {}
+    for t in raw:
+        by_sentence.setdefault(t.sentence_index, []).append(t)
+    resolved = []
+    for t in raw:
+        if not t.modifies:
+            continue
+        sentence, same = sentences[t.sentence_index], by_sentence[t.sentence_index]
+        fwd = t.spec.direction in (Direction.FORWARD, Direction.BIDIRECTIONAL)
+        bwd = t.spec.direction in (Direction.BACKWARD, Direction.BIDIRECTIONAL)
+        resolved.append(Trigger(
+            t.spec, t.start, t.end, t.sentence_index,
+            scope_start=_backward_start(t, same, sentence, text, words) if bwd else -1,
+            scope_end=_forward_end(t, same, sentence, text, words) if fwd else -1,
+        ))
+    return resolved
+
+
+def modifier_for(start: int, end: int, sentence_index: int, triggers: list[Trigger]) -> Trigger | None:
+    """The closest trigger whose scope covers the span [start, end) (None: the span is asserted)."""
+    best: tuple[int, Trigger] | None = None
+    for t in triggers:
+        if t.sentence_index != sentence_index:
+            continue
+        if t.scope_end >= 0 and t.end <= start < t.scope_end:
+            distance = start - t.end
+        elif t.scope_start >= 0 and t.scope_start <= start and end <= t.start:
+            distance = t.start - end
+        else:
+            continue
+        if best is None or distance < best[0]:
+            best = (distance, t)
+    return best[1] if best else None
