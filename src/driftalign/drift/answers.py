@@ -1,0 +1,74 @@
+"""One teacher answer, prepared for measurement: labelled findings, steps, per-step findings.
+
+Everything the drift measures is computed from these `Answer` objects, so labelling and step
+splitting happen exactly once per text (texts are deduplicated before they reach the labeler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftalign.constants import OBSERVATIONS
+from driftalign.data.schema import Trajectory
+from driftalign.drift.refusal import is_refusal
+from driftalign.drift.steps import Step, split_steps
+
+# The findings a teacher can assert: the 14 CheXpert observations minus "No Finding", which is
+# the absence of findings, not a finding.
+FINDINGS: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o != "No Finding")
+
+Labeler = Callable[[Sequence[str]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A trajectory with what the labeler found in it (asserted = labeler value 1)."""
+
+    study_id: str
+    teacher: str
+    text: str
+    asserted: frozenset[str]
+    steps: tuple[Step, ...]
+    step_asserted: tuple[frozenset[str], ...]
+    refusal: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_words(self) -> int:
+        return len(self.text.split())
+
+
+def asserted_findings(labels: dict[str, Any]) -> frozenset[str]:
+    """Findings the labeler marked positive (value 1); 'No Finding' is not a finding."""
+    return frozenset(f for f in FINDINGS if labels.get(f) == 1)
+
+
+def label_unique(texts: Sequence[str], labeler: Labeler) -> dict[str, frozenset[str]]:
+    """Asserted findings per distinct text (each distinct text is labelled once)."""
+    unique = list(dict.fromkeys(texts))
+    labels = labeler(unique) if unique else []
+    if len(labels) != len(unique):
+        raise RuntimeError(f"labeler returned {len(labels)} label sets for {len(unique)} texts")
+    return {t: asserted_findings(lab) for t, lab in zip(unique, labels, strict=True)}
+
+
+def prepare_answers(trajectories: Sequence[Trajectory], labeler: Labeler) -> list[Answer]:
+    """Label every trajectory and every one of its steps (one labeler call for each distinct text)."""
+    steps = [tuple(split_steps(t.response)) for t in trajectories]
+    texts = [t.response for t in trajectories] + [s.text for st in steps for s in st]
+    found = label_unique(texts, labeler)
+    return [
+        Answer(
+            study_id=t.study_id,
+            teacher=t.teacher,
+            text=t.response,
+            asserted=found[t.response],
+            steps=st,
+            step_asserted=tuple(found[s.text] for s in st),
+            refusal=is_refusal(t),
+            meta=t.meta,
+        )
+        for t, st in zip(trajectories, steps, strict=True)
+    ]

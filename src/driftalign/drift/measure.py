@@ -1,0 +1,165 @@
+"""`measure_drift`: how much a dataset's teachers drift — from the reference, from each other, and
+along their reasoning. The library entry point behind `driftalign drift`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset
+from driftalign.data.schema import Study, Trajectory
+from driftalign.drift.answers import Answer, Labeler, prepare_answers
+from driftalign.drift.between import fleiss_by_finding, pairwise_kappa
+from driftalign.drift.events import event_counts, has_recorded_events
+from driftalign.drift.report import DriftReport
+from driftalign.drift.steps import split_steps
+from driftalign.drift.stepwise import step_drift
+from driftalign.drift.teacher_metrics import teacher_metrics
+from driftalign.errors import ConfigError, DatasetError
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str], description: str = ...) -> np.ndarray: ...
+
+
+def _select_studies(dataset: Dataset, split: str | None) -> list[Study]:
+    studies = dataset.split(split)
+    if not studies:
+        available = sorted({s.split for s in dataset.studies})
+        raise DatasetError(f"{dataset.root}/studies.jsonl: no studies in split {split!r} (splits present: {available})")
+    return studies
+
+
+def _select_trajectories(
+    dataset: Dataset, study_ids: set[str], teachers: Sequence[str] | None
+) -> tuple[list[Trajectory], int]:
+    """Trajectories of the chosen studies and teachers, first one per (study, teacher); and #duplicates."""
+    path = dataset.root / TRAJECTORIES_FILE
+    if not dataset.trajectories:
+        raise DatasetError(
+            f"{path}: no teacher trajectories — drift compares teachers' answers; "
+            "collect them first (`driftalign collect`, or `driftalign synth --teachers all` for a synthetic world)"
+        )
+    if teachers is not None:
+        unknown = sorted(set(teachers) - set(dataset.teachers))
+        if unknown:
+            raise ConfigError(f"--teachers: unknown teacher(s) {unknown}; {path} has {dataset.teachers}")
+    keep = set(teachers) if teachers is not None else None
+    chosen: dict[tuple[str, str], Trajectory] = {}
+    duplicates = 0
+    for t in dataset.trajectories:
+        if t.study_id in study_ids and (keep is None or t.teacher in keep):
+            if (t.study_id, t.teacher) in chosen:
+                duplicates += 1
+            else:
+                chosen[(t.study_id, t.teacher)] = t
+    if not chosen:
+        raise DatasetError(f"{path}: no trajectories for the selected studies and teachers")
+    return list(chosen.values()), duplicates
+
+
+def _default_labeler() -> Labeler:
+    from driftalign.labeling import label_reports
+
+    return label_reports
+
+
+def _document_vector(step_texts: Sequence[str], vectors: dict[str, np.ndarray]) -> np.ndarray | None:
+    """A text's embedding: the L2-normalised mean of its steps' sentence embeddings (None if no steps)."""
+    if not step_texts:
+        return None
+    mean = np.mean([vectors[t] for t in step_texts], axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def _similarities(
+    answers: Sequence[Answer], studies: dict[str, Study], vectors: dict[str, np.ndarray]
+) -> dict[str, list[float]]:
+    """Per teacher: cosine(answer, reference report) for each study that has a reference report.
+
+    An answer without any step (empty) has similarity 0 — it shares no meaning with the reference.
+    """
+    refs = {sid: _document_vector([s.text for s in split_steps(s.report)], vectors) for sid, s in studies.items()}
+    out: dict[str, list[float]] = {}
+    for a in answers:
+        ref = refs[a.study_id]
+        if ref is None:
+            continue
+        doc = _document_vector([s.text for s in a.steps], vectors)
+        out.setdefault(a.teacher, []).append(0.0 if doc is None else float(doc @ ref))
+    return out
+
+
+def _embed_steps(answers: Sequence[Answer], studies: dict[str, Study], embedder: Embedder) -> dict[str, np.ndarray]:
+    texts = list(dict.fromkeys(
+        [s.text for a in answers for s in a.steps]
+        + [s.text for st in studies.values() for s in split_steps(st.report)]
+    ))
+    return dict(zip(texts, embedder.embed(texts, description="embedding steps"), strict=True))
+
+
+def measure_drift(
+    dataset: Dataset,
+    teachers: Sequence[str] | None = None,
+    split: str | None = None,
+    *,
+    labeler: Labeler | None = None,
+    embedder: Embedder | None = None,
+    max_steps: int = 12,
+    windows: int = 5,
+) -> DriftReport:
+    """Measure teacher drift on a loaded dataset (see docs/drift.md for every definition).
+
+    teachers: names to compare (None = all in the dataset); split: a split name (None/"all" = all).
+    labeler: texts -> CheXpert label dicts (default: driftalign.labeling.label_reports).
+    embedder: sentence embedder (default: the offline MiniLM `SentenceEmbedder`); its vectors give
+    the semantic similarity and the step-embedding drift.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    study_list = _select_studies(dataset, split)
+    studies = {s.study_id: s for s in study_list}
+    trajectories, duplicates = _select_trajectories(dataset, set(studies), teachers)
+    answers = prepare_answers(trajectories, labeler or _default_labeler())
+    timings["label"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if embedder is None:
+        from driftalign.drift.embeddings import SentenceEmbedder
+
+        embedder = SentenceEmbedder()
+    vectors = _embed_steps(answers, studies, embedder)
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    names = sorted({a.teacher for a in answers})
+    by_teacher = {t: {a.study_id: a for a in answers if a.teacher == t} for t in names}
+    sims = _similarities(answers, studies, vectors)
+    accuracy_findings = list(MSCXRT_FINDINGS)
+    per_teacher = [
+        teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings) for t in names
+    ]
+    with_events = has_recorded_events(answers)
+    report = DriftReport(
+        dataset=str(dataset.root),
+        split=split or "all",
+        synthetic=any(bool(s.meta.get("synthetic")) for s in study_list),
+        teachers=names,
+        n_studies=len({a.study_id for a in answers}),
+        n_trajectories=len(answers),
+        per_teacher=per_teacher,
+        pairwise_kappa=pairwise_kappa(by_teacher),
+        fleiss_kappa=fleiss_by_finding(by_teacher),
+        step_drift=step_drift(answers, vectors, max_steps=max_steps, windows=windows, with_events=with_events),
+        recorded_events={t: event_counts(list(by_teacher[t].values())) for t in names} if with_events else {},
+        accuracy_findings=accuracy_findings,
+        settings={"max_steps": max_steps, "windows": windows},
+        duplicates_ignored=duplicates,
+    )
+    timings["metrics"] = time.perf_counter() - t0
+    report.timings = timings
+    return report

@@ -1,0 +1,92 @@
+"""Writing a `DriftReport`: drift.json, four CSV tables (atomically) and the terminal summary."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.data.io import atomic_write, write_json
+from driftalign.drift.report import DriftReport, clean_numbers
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    with atomic_write(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in clean_numbers(list(row))])
+
+
+def _per_teacher_rows(report: DriftReport) -> tuple[list[str], list[list[Any]]]:
+    acc_cols = [f"acc_{MSCXRT_FINDINGS.get(f, f)}" for f in report.accuracy_findings]
+    header = ["teacher", "n_trajectories", "precision", "recall", "f1", "tp", "fp", "fn", "similarity",
+              "n_similarity", "refusal_rate", "mean_words", "mean_steps", *acc_cols]
+    rows = [
+        [m.teacher, m.n_trajectories, m.precision, m.recall, m.f1, m.tp, m.fp, m.fn, m.similarity,
+         m.n_similarity, m.refusal_rate, m.mean_words, m.mean_steps,
+         *[m.finding_accuracy[f] for f in report.accuracy_findings]]
+        for m in report.per_teacher
+    ]
+    return header, rows
+
+
+def write_outputs(report: DriftReport, out: Path) -> list[Path]:
+    """Write drift.json + per_teacher.csv, pairwise_kappa.csv, fleiss_kappa.csv, step_drift.csv."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "drift.json", report.to_dict())
+    _write_csv(out / "per_teacher.csv", *_per_teacher_rows(report))
+    _write_csv(out / "pairwise_kappa.csv", ["teacher_a", "teacher_b", "kappa", "n_decisions"],
+               ([k.teacher_a, k.teacher_b, k.kappa, k.n_decisions] for k in report.pairwise_kappa))
+    _write_csv(out / "fleiss_kappa.csv", ["finding", "kappa", "n_studies", "positive_rate", "mscxrt"],
+               ([k.finding, k.kappa, k.n_studies, k.positive_rate, k.finding in MSCXRT_FINDINGS]
+                for k in report.fleiss_kappa))
+    _write_csv(out / "step_drift.csv",
+               ["axis", "position", "label", "n_steps", "n_studies", "embedding_distance", "assertion_js",
+                "assertions_per_step", "event_density"],
+               ([p.axis, p.position, p.label, p.n_steps, p.n_studies, p.embedding_distance, p.assertion_js,
+                 p.assertions_per_step, p.event_density] for p in report.step_drift))
+    return [out / n for n in ("drift.json", "per_teacher.csv", "pairwise_kappa.csv", "fleiss_kappa.csv",
+                              "step_drift.csv")]
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def summary_table(report: DriftReport) -> Table:
+    """Per-teacher rich table (the terminal summary)."""
+    tag = " — synthetic world" if report.synthetic else ""
+    table = Table(title=f"Teacher drift vs reference{tag} ({report.n_studies} studies, split {report.split})")
+    for col in ("teacher", "P", "R", "F1", "sim", "refusal", "words", "steps"):
+        table.add_column(col, justify="left" if col == "teacher" else "right")
+    for f in report.accuracy_findings:
+        table.add_column(f"acc {MSCXRT_FINDINGS.get(f, f)}", justify="right")
+    for m in report.per_teacher:
+        table.add_row(m.teacher, _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.similarity),
+                      _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1),
+                      *[_fmt(m.finding_accuracy[f], 2) for f in report.accuracy_findings])
+    return table
+
+
+def print_summary(report: DriftReport, console: Console | None = None) -> None:
+    """Per-teacher table, accuracy gaps, mean kappas and the step-drift endpoints."""
+    console = console or Console()
+    console.print(summary_table(report))
+    gaps = report.accuracy_gaps()
+    console.print("per-finding accuracy gap (best - worst teacher): "
+                  + ", ".join(f"{MSCXRT_FINDINGS.get(f, f)} {_fmt(g, 2)}" for f, g in gaps.items()))
+    kappas = [k.kappa for k in report.pairwise_kappa if math.isfinite(k.kappa)]
+    if kappas:
+        console.print(f"pairwise Cohen's kappa: mean {_fmt(sum(kappas) / len(kappas))}, "
+                      f"min {_fmt(min(kappas))}, max {_fmt(max(kappas))}")
+    windows = [p for p in report.step_drift if p.axis == "window"]
+    if windows:
+        console.print("step drift by relative position (embedding distance / assertion JS): "
+                      + ", ".join(f"{p.label}: {_fmt(p.embedding_distance)}/{_fmt(p.assertion_js)}" for p in windows))

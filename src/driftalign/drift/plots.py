@@ -1,0 +1,134 @@
+"""The drift figures: per-teacher bars (APO Fig. 1a), kappa heatmap, per-finding accuracy heatmap,
+step-drift curve. Titles say "synthetic world" when the dataset is synthetic."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from driftalign.constants import MSCXRT_FINDINGS  # noqa: E402
+from driftalign.data.io import atomic_write  # noqa: E402
+from driftalign.drift.report import DriftReport  # noqa: E402
+
+PLOT_FILES = ("drift_per_teacher.png", "drift_kappa.png", "drift_finding_accuracy.png", "drift_steps.png")
+
+
+def _title(report: DriftReport, what: str) -> str:
+    where = "synthetic world" if report.synthetic else Path(report.dataset).name
+    return f"{what}\n({where}, {report.n_studies} studies, split {report.split})"
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_per_teacher(report: DriftReport, path: Path) -> Path:
+    """Grouped bars: precision, recall, semantic similarity per teacher (like the paper's Fig. 1a)."""
+    teachers = [m.teacher for m in report.per_teacher]
+    series = {
+        "precision": [m.precision for m in report.per_teacher],
+        "recall": [m.recall for m in report.per_teacher],
+        "semantic similarity": [m.similarity for m in report.per_teacher],
+    }
+    x = np.arange(len(teachers))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.25 * len(teachers) + 2), 4.6))
+    for i, (name, values) in enumerate(series.items()):
+        vals = np.array([v if math.isfinite(v) else 0.0 for v in values])
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=7, padding=1, rotation=90)
+    ax.set_xticks(x, teachers, rotation=25, ha="right")
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("score")
+    ax.legend(ncol=3, loc="upper center", fontsize=9, frameon=False)
+    ax.set_title(_title(report, "Teacher drift vs reference: precision, recall, semantic similarity"), fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def _heatmap(ax: plt.Axes, matrix: np.ndarray, rows: list[str], cols: list[str], vmin: float, vmax: float,
+             cmap: str) -> matplotlib.image.AxesImage:
+    masked = np.ma.masked_invalid(matrix)
+    im = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    mid = (vmin + vmax) / 2
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            v = matrix[i, j]
+            text = "-" if not math.isfinite(v) else f"{v:.2f}"
+            dark = math.isfinite(v) and abs(v - mid) > 0.3 * (vmax - vmin)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    return im
+
+
+def plot_kappa(report: DriftReport, path: Path) -> Path:
+    """Teacher x teacher Cohen's kappa over asserted/not-asserted (study, finding) decisions."""
+    teachers = report.teachers
+    idx = {t: i for i, t in enumerate(teachers)}
+    matrix = np.full((len(teachers), len(teachers)), np.nan)
+    np.fill_diagonal(matrix, 1.0)
+    for k in report.pairwise_kappa:
+        matrix[idx[k.teacher_a], idx[k.teacher_b]] = matrix[idx[k.teacher_b], idx[k.teacher_a]] = k.kappa
+    size = max(5.5, 0.75 * len(teachers) + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = _heatmap(ax, matrix, teachers, teachers, -0.2, 1.0, "viridis")
+    fig.colorbar(im, ax=ax, label="Cohen's kappa")
+    ax.set_title(_title(report, "Pairwise agreement on asserted findings"), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_finding_accuracy(report: DriftReport, path: Path) -> Path:
+    """Teacher x MS-CXR-T finding accuracy, with the best-minus-worst gap in the column labels."""
+    findings = report.accuracy_findings
+    matrix = np.array([[m.finding_accuracy[f] for f in findings] for m in report.per_teacher], dtype=float)
+    gaps = report.accuracy_gaps()
+    cols = [f"{MSCXRT_FINDINGS.get(f, f)}\n(gap {gaps[f]:.2f})" if math.isfinite(gaps[f]) else f for f in findings]
+    fig, ax = plt.subplots(figsize=(7.5, max(3.5, 0.5 * len(report.per_teacher) + 2)))
+    im = _heatmap(ax, matrix, [m.teacher for m in report.per_teacher], cols, 0.0, 1.0, "RdYlGn")
+    ax.set_xticks(range(len(cols)), cols, rotation=0, ha="center")
+    fig.colorbar(im, ax=ax, label="accuracy (asserted vs label)")
+    ax.set_title(_title(report, "Per-finding accuracy of each teacher (MS-CXR-T findings)"), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_steps(report: DriftReport, path: Path) -> Path:
+    """Step-drift curves: embedding distance, assertion JS and event density vs step index / position."""
+    measures = [("embedding_distance", "mean pairwise\ncosine distance"),
+                ("assertion_js", "mean pairwise JS\nof asserted findings (bits)"),
+                ("event_density", "recorded drift\nevents per step")]
+    has_events = any(math.isfinite(p.event_density) for p in report.step_drift)
+    measures = measures if has_events else measures[:2]
+    fig, axes = plt.subplots(len(measures), 2, figsize=(10, 2.6 * len(measures) + 0.8), sharex="col", squeeze=False)
+    for col, (axis, xlabel) in enumerate([("index", "step index j"), ("window", "relative position in trajectory")]):
+        points = [p for p in report.step_drift if p.axis == axis]
+        x = np.arange(len(points))
+        for row, (key, ylabel) in enumerate(measures):
+            ax = axes[row, col]
+            y = np.array([getattr(p, key) for p in points], dtype=float)
+            ax.plot(x, y, marker="o", color=f"C{row}")
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.set_ylabel(ylabel, fontsize=9)
+            if row == len(measures) - 1:
+                ax.set_xticks(x, [p.label for p in points], rotation=0 if axis == "index" else 20)
+                ax.set_xlabel(xlabel)
+        axes[0, col].set_title("by absolute step" if axis == "index" else "by relative position", fontsize=10)
+    fig.suptitle(_title(report, "Step-wise multi-stream drift across teachers (APO Def. 2.2)"), fontsize=10)
+    return _save(fig, path)
+
+
+def write_plots(report: DriftReport, out: Path) -> list[Path]:
+    """All four figures into `out` (file names in PLOT_FILES)."""
+    makers = (plot_per_teacher, plot_kappa, plot_finding_accuracy, plot_steps)
+    return [make(report, out / name) for make, name in zip(makers, PLOT_FILES, strict=True)]

@@ -1,0 +1,67 @@
+"""`run_drift(config)`: the `driftalign drift` stage — measure, write tables, plots and the summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from driftalign.config import StageConfig, save_config
+from driftalign.constants import SPLITS
+from driftalign.data.dataset import load_dataset
+from driftalign.drift.measure import measure_drift
+from driftalign.drift.outputs import print_summary, write_outputs
+from driftalign.drift.report import DriftReport
+
+
+class DriftConfig(StageConfig):
+    data: Path = Field(description="dataset directory (studies.jsonl + trajectories.jsonl)",
+                       json_schema_extra={"positional": True})
+    out: Path = Field(description="output directory for drift.json, CSV tables and plots")
+    split: str = Field("all", description=f"which studies: all or one of {', '.join(SPLITS)}")
+    teachers: str = Field("all", description="teachers to compare: all, or a comma-separated list of names")
+    max_steps: int = Field(12, ge=1, description="absolute step indices shown on the step-drift curve")
+    windows: int = Field(5, ge=1, le=50, description="relative-position windows of the step-drift curve")
+    batch_size: int = Field(64, ge=1, description="sentence-embedding batch size")
+    max_tokens: int = Field(128, ge=8, le=512, description="truncate each step to this many word pieces")
+    plots: bool = Field(True, description="write the PNG figures")
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        if v != "all" and v not in SPLITS:
+            raise ValueError(f"split {v!r} is not 'all' or one of {list(SPLITS)}")
+        return v
+
+    @field_validator("teachers")
+    @classmethod
+    def _teachers(cls, v: str) -> str:
+        names = [n.strip() for n in v.split(",")]
+        if not v.strip() or any(not n for n in names):
+            raise ValueError(f"expected 'all' or comma-separated teacher names, got {v!r}")
+        return ",".join(names)
+
+    def teacher_list(self) -> list[str] | None:
+        return None if self.teachers == "all" else self.teachers.split(",")
+
+
+def run_drift(cfg: DriftConfig) -> DriftReport:
+    """Load the dataset, measure drift, write every output into cfg.out, print the summary."""
+    from driftalign.drift.embeddings import SentenceEmbedder  # torch/transformers: import only when run
+    from driftalign.drift.plots import write_plots
+
+    start = time.perf_counter()
+    dataset = load_dataset(cfg.data, verify_images=False)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, cfg.out)
+    embedder = SentenceEmbedder(batch_size=cfg.batch_size, max_tokens=cfg.max_tokens,
+                                cache_dir=cfg.out / ".cache" / "embeddings")
+    report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder,
+                           max_steps=cfg.max_steps, windows=cfg.windows)
+    report.timings["total"] = time.perf_counter() - start
+    write_outputs(report, cfg.out)
+    if cfg.plots:
+        write_plots(report, cfg.out)
+    print_summary(report)
+    return report
