@@ -18,6 +18,7 @@ from driftalign.errors import DriftalignError
 COMMAND_MODULES: list[str] = [
     "driftalign.cli.data_commands",
     "driftalign.cli.teacher_commands",
+    "driftalign.cli.drift_commands",
 ]
 
 
