@@ -1,0 +1,61 @@
+"""`build_student`: a randomly initialised Qwen2.5-VL student + locally trained tokenizer + processor.
+
+The output directory is a standard Hugging Face checkpoint (config.json, model.safetensors,
+generation_config.json, tokenizer.json, chat_template.jinja, processor_config.json) that
+`AutoModelForImageTextToText.from_pretrained` and `AutoProcessor.from_pretrained` load offline
+once `driftalign.models` is imported (see `models/processor.py` for why the import matters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+from driftalign.data.dataset import Dataset, load_dataset
+from driftalign.data.io import write_json
+from driftalign.models.presets import get_preset, qwen2_5_vl_config
+from driftalign.models.processor import build_processor
+from driftalign.models.tokenizer import IM_END, PAD_TOKEN, dataset_texts, train_tokenizer
+
+BUILD_INFO_FILE = "driftalign_student.json"
+
+
+def _special_token_ids(tokenizer) -> dict[str, int]:
+    names = {
+        "pad": PAD_TOKEN, "eos": IM_END, "image": "<|image_pad|>", "video": "<|video_pad|>",
+        "vision_start": "<|vision_start|>", "vision_end": "<|vision_end|>",
+    }
+    return {key: tokenizer.convert_tokens_to_ids(tok) for key, tok in names.items()}
+
+
+def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0) -> Path:
+    """Build a randomly initialised student of `preset` ("tiny" | "small") and save it to `out`.
+
+    The tokenizer is trained on `data`'s text (reports, trajectories, prompts); the model weights
+    are initialised with `seed`. Returns `out`.
+    """
+    spec = get_preset(preset)
+    ds = data if isinstance(data, Dataset) else load_dataset(data, verify_images=False)
+    tokenizer = train_tokenizer(dataset_texts(ds), vocab_size=spec.max_vocab)
+    processor = build_processor(tokenizer, spec.image_size)
+    token_ids = _special_token_ids(tokenizer)
+    config = qwen2_5_vl_config(spec, vocab_size=len(tokenizer), token_ids=token_ids)
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=token_ids["pad"],
+        eos_token_id=[token_ids["eos"], token_ids["pad"]],
+        pad_token_id=token_ids["pad"],
+        do_sample=False,
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    write_json(out / BUILD_INFO_FILE, {
+        "preset": preset, "seed": seed, "data": str(ds.root), "vocab_size": len(tokenizer),
+        "parameters": sum(p.numel() for p in model.parameters()), "synthetic_weights": "random init",
+    })
+    return out

@@ -1,0 +1,44 @@
+"""`load_student`: load any Hugging Face image-text-to-text checkpoint directory + its processor.
+
+One path for every model: a tiny preset built by `build_student`, an SPD/APO output, or a local
+Qwen2.5-VL-7B-Instruct directory all go through `AutoModelForImageTextToText` and `AutoProcessor`.
+Loading is always local (`local_files_only=True`): nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
+
+from driftalign.errors import ConfigError
+from driftalign.models.processor import register_processor
+
+
+def load_processor(path: str | Path) -> ProcessorMixin:
+    """AutoProcessor from a local directory; fails clearly if only a tokenizer came back."""
+    register_processor()
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: model directory not found")
+    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
+        raise ConfigError(
+            f"{path}: AutoProcessor returned {type(processor).__name__}, not a processor with an image processor "
+            "and a tokenizer (is processor_config.json / preprocessor_config.json missing?)"
+        )
+    return processor
+
+
+def load_model(path: str | Path, dtype: torch.dtype | str = "auto") -> PreTrainedModel:
+    """AutoModelForImageTextToText from a local directory (safetensors)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{path}: no config.json, not a model directory")
+    return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, local_files_only=True)
+
+
+def load_student(path: str | Path, dtype: torch.dtype | str = "auto") -> tuple[PreTrainedModel, ProcessorMixin]:
+    """(model, processor) of a local image-text-to-text checkpoint directory."""
+    return load_model(path, dtype), load_processor(path)

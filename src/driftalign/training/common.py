@@ -1,0 +1,152 @@
+"""Shared training flags and their translation to `transformers.TrainingArguments`.
+
+`TrainingStageConfig` holds every option a training stage has in common (data, schedule,
+optimiser, checkpointing, logging, LoRA vs full fine-tuning); SPD, APO and DiTPO subclass it and
+add only their method's fields, so `--lr`, `--max-steps`, `--resume` ... mean the same thing in
+every stage. `training_arguments(cfg)` maps it onto the Trainer's arguments with the paper's
+optimiser (AdamW, betas (0.9, 0.98), weight decay 0.05, cosine schedule with warm-up ratio 0.05
+decaying to 1e-7, SPEC §3). `prepare_model(model, cfg)` applies LoRA or the vision freeze.
+
+Checkpointing, resuming, gradient accumulation, logging and `accelerate launch` (DDP, DeepSpeed,
+FSDP) all come from the Trainer: this module only decides the arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from driftalign.config import StageConfig
+from driftalign.constants import STUDENT_PROMPT
+
+if TYPE_CHECKING:  # torch/transformers are imported inside the functions: configs stay cheap to import,
+    import torch  # so the CLI (which builds its flags from the configs) starts in well under a second
+    from transformers import PreTrainedModel, TrainingArguments
+
+# Learning-rate defaults when --lr is not given. LoRA: the paper's SPD lr (SPEC §3). Full
+# fine-tuning: DEER's SFT lr, a safe value for a pretrained 7B; a randomly initialised tiny
+# student needs far more (see docs/student_and_spd.md).
+LORA_LR = 1e-4
+FULL_LR = 1e-5
+MIN_LR = 1e-7  # cosine schedule floor (SPEC §3: "cosine to 1e-7")
+
+
+class TrainingStageConfig(StageConfig):
+    """Options shared by every training stage (flags == YAML keys)."""
+
+    model: Path = Field(description="student model directory (HF image-text-to-text checkpoint)")
+    data: Path = Field(description="dataset directory (studies.jsonl, trajectories.jsonl, images/)")
+    out: Path = Field(description="output directory: checkpoints, final/ model, adapter/, config")
+    split: str = Field("train", description="dataset split to train on")
+    prompt: str = Field(STUDENT_PROMPT, description="the student's prompt (no labels: the student must learn to see)")
+    max_length: int = Field(1024, ge=16, description="max tokens per example; longer answers are truncated")
+    lora: bool = Field(True, description="LoRA on the language model (--lora) or full fine-tuning (--full)")
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="LoRA dropout")
+    freeze_vision: bool = Field(True, description="keep the vision tower frozen (implied by --lora)")
+    epochs: float = Field(1.0, gt=0, description="training epochs (ignored when --max-steps is given)")
+    max_steps: int | None = Field(None, ge=1, description="optimiser steps; wins over --epochs")
+    batch_size: int = Field(2, ge=1, description="examples per device per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    lr: float | None = Field(None, gt=0, description=f"peak learning rate [LoRA {LORA_LR}, full {FULL_LR}]")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="linear warm-up, fraction of total steps")
+    weight_decay: float = Field(0.05, ge=0.0, description="AdamW weight decay")
+    adam_beta1: float = Field(0.9, gt=0.0, lt=1.0, description="AdamW beta1")
+    adam_beta2: float = Field(0.98, gt=0.0, lt=1.0, description="AdamW beta2")
+    seed: int = Field(0, description="random seed (data order, dropout, LoRA init)")
+    resume: bool = Field(True, description="resume from the latest checkpoint-* in --out if there is one")
+    report_to: Literal["none", "tensorboard", "wandb"] = Field("none", description="experiment tracker")
+    save_steps: int = Field(500, ge=1, description="save a checkpoint every N optimiser steps")
+    save_total_limit: int = Field(2, ge=1, description="keep at most N checkpoints")
+    logging_steps: int = Field(10, ge=1, description="log loss/lr every N optimiser steps")
+
+    @model_validator(mode="after")
+    def _lora_freezes_vision(self) -> TrainingStageConfig:
+        if self.lora and not self.freeze_vision:
+            raise ValueError("--no-freeze-vision needs --full: LoRA adapts only the language model")
+        return self
+
+    def default_lr(self) -> float:
+        """The learning rate used when --lr is not given (stages may override)."""
+        return LORA_LR if self.lora else FULL_LR
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else self.default_lr()
+
+
+def training_arguments(cfg: TrainingStageConfig) -> TrainingArguments:
+    """TrainingArguments for `cfg` (paper optimiser; CPU when no GPU; no dataloader workers on CPU)."""
+    import torch
+    from transformers import TrainingArguments
+
+    on_cpu = not torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(cfg.out),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr": MIN_LR},
+        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=cfg.weight_decay,
+        adam_beta1=cfg.adam_beta1,
+        adam_beta2=cfg.adam_beta2,
+        optim="adamw_torch",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        report_to=cfg.report_to,
+        use_cpu=on_cpu,
+        dataloader_num_workers=0 if on_cpu else 2,
+        dataloader_pin_memory=not on_cpu,
+        remove_unused_columns=False,  # the collator's fields (pixel_values, image_grid_thw ...) are all inputs
+        ddp_find_unused_parameters=False,
+        disable_tqdm=False,
+    )
+
+
+def prepare_model(model: PreTrainedModel, cfg: TrainingStageConfig) -> torch.nn.Module:
+    """LoRA on the language model (vision frozen by PEFT), or full fine-tuning with optional vision freeze."""
+    from driftalign.models.lora import apply_lora, freeze_vision_tower
+
+    if cfg.lora:
+        return apply_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
+    if cfg.freeze_vision:
+        freeze_vision_tower(model)
+    return model
+
+
+def resume_checkpoint(cfg: TrainingStageConfig) -> str | None:
+    """The latest checkpoint-* directory in --out when --resume is on, else None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not cfg.resume or not cfg.out.is_dir():
+        return None
+    return get_last_checkpoint(str(cfg.out))
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a finished training stage reports (the CLI prints `line()`)."""
+
+    out: Path
+    final_dir: Path
+    global_step: int
+    train_loss: float
+    examples_per_second: float
+    n_examples: int
+
+    def line(self) -> str:
+        return (f"done: {self.global_step} steps, train loss {self.train_loss:.4f}, "
+                f"{self.examples_per_second:.1f} examples/s, {self.n_examples} examples -> {self.final_dir}")

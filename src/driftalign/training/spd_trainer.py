@@ -1,0 +1,107 @@
+"""The SPD training run: `Trainer` + `VisionChatCollator` over the examples of `training.spd`.
+
+Outputs in --out: checkpoint-*/ (Trainer), adapter/ (LoRA only), final/ (full model, merged when
+LoRA, safetensors + processor: loads with transformers and vLLM), driftalign_config.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from driftalign.config import save_config
+from driftalign.data.dataset import Dataset, load_dataset
+from driftalign.models.load import load_student
+from driftalign.models.lora import trainable_parameter_count
+from driftalign.training.chat import encode_example
+from driftalign.training.collators import VisionChatCollator
+from driftalign.training.common import (
+    TrainingStageConfig,
+    TrainingSummary,
+    prepare_model,
+    resume_checkpoint,
+    training_arguments,
+)
+from driftalign.training.spd import SPDConfig, SPDExample, spd_examples
+
+log = logging.getLogger(__name__)
+
+FINAL_DIR = "final"
+ADAPTER_DIR = "adapter"
+
+
+class SPDDataset(torch.utils.data.Dataset):
+    """Encodes examples lazily (images read on access): item i -> `encode_example(...)` tensors."""
+
+    def __init__(self, ds: Dataset, examples: list[SPDExample], processor, prompt: str, max_length: int):
+        self.ds, self.examples, self.processor = ds, examples, processor
+        self.prompt, self.max_length = prompt, max_length
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ex = self.examples[i]
+        images = self.ds.load_images(self.ds.study(ex.study_id))
+        return encode_example(self.processor, images, self.prompt, ex.answer, self.max_length)
+
+
+def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
+    """Save adapter/ (LoRA) and final/ (merged or full model + processor) from the main process."""
+    final_dir = cfg.out / FINAL_DIR
+    if not trainer.is_world_process_zero():
+        return final_dir
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if cfg.lora:
+        model.save_pretrained(cfg.out / ADAPTER_DIR)
+        processor.save_pretrained(cfg.out / ADAPTER_DIR)
+        model = model.merge_and_unload()
+    model.save_pretrained(final_dir, safe_serialization=True)
+    processor.save_pretrained(final_dir)
+    return final_dir
+
+
+def _log_rank(n_examples: int) -> None:
+    import torch.distributed as dist
+
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    print(f"spd: rank {rank}/{world}: {n_examples} examples", file=sys.stderr, flush=True)
+
+
+def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> TrainingSummary:
+    """Train the student of `cfg.model` on the dataset's trajectories; returns the run summary.
+
+    `callbacks` are passed to the Trainer (e.g. to stop early in tests or add custom logging).
+    """
+    ds = load_dataset(cfg.data, verify_images=False)
+    examples = spd_examples(ds, cfg.split, cfg.teacher_names(), cfg.keep_refusals)
+    model, processor = load_student(cfg.model, dtype=torch.float32)
+    model = prepare_model(model, cfg)
+    trainable, total = trainable_parameter_count(model)
+    log.info("spd: %d examples, %d/%d trainable parameters", len(examples), trainable, total)
+    args = training_arguments(cfg)
+    if args.process_index == 0:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, cfg.out)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=SPDDataset(ds, examples, processor, cfg.prompt, cfg.max_length),
+        data_collator=VisionChatCollator(pad_token_id=processor.tokenizer.pad_token_id),
+        callbacks=callbacks,
+    )
+    _log_rank(len(examples))
+    result = trainer.train(resume_from_checkpoint=resume_checkpoint(cfg))
+    final_dir = save_final(trainer, processor, cfg)
+    return TrainingSummary(
+        out=cfg.out,
+        final_dir=final_dir,
+        global_step=trainer.state.global_step,
+        train_loss=float(result.metrics.get("train_loss", float("nan"))),
+        examples_per_second=float(result.metrics.get("train_samples_per_second", float("nan"))),
+        n_examples=len(examples),
+    )
