@@ -15,7 +15,8 @@ from driftalign.drift.agreement import (
     mean_pairwise_cosine_distance,
     mean_pairwise_js,
 )
-from driftalign.drift.refusal import looks_like_refusal
+from driftalign.data.schema import Trajectory
+from driftalign.drift.refusal import is_refusal, looks_like_refusal
 from driftalign.drift.steps import position_window, split_steps, step_at_offset
 from driftalign.drift.teacher_metrics import precision_recall_f1
 
@@ -129,6 +130,7 @@ def test_position_window_rejects_bad_index() -> None:
     [
         ("I'm sorry, but I can't provide a diagnosis from this image.", True),
         ("As an AI, I cannot interpret medical images.", True),
+        ("As an AI I am not a doctor; the image shows a small left effusion.", False),
         ("I cannot provide medical advice.", True),
         ("", True),
         ("Cannot exclude pneumonia at the left base.", False),
@@ -137,3 +139,11 @@ def test_position_window_rejects_bad_index() -> None:
 )
 def test_refusal_detector(text: str, expected: bool) -> None:
     assert looks_like_refusal(text) is expected
+
+
+def test_refusal_flag_in_meta_wins_and_disclaimers_with_findings_are_answers() -> None:
+    disclaimer = "I cannot provide a diagnosis, but there is a small left pleural effusion."
+    assert is_refusal(Trajectory(study_id="s", teacher="t", prompt="p", response=disclaimer), True) is False
+    assert is_refusal(Trajectory(study_id="s", teacher="t", prompt="p", response=disclaimer), False) is True
+    flagged = Trajectory(study_id="s", teacher="t", prompt="p", response="Effusion.", meta={"refusal": True})
+    assert is_refusal(flagged, True) is True

@@ -67,7 +67,7 @@ def prepare_answers(trajectories: Sequence[Trajectory], labeler: Labeler) -> lis
             asserted=found[t.response],
             steps=st,
             step_asserted=tuple(found[s.text] for s in st),
-            refusal=is_refusal(t),
+            refusal=is_refusal(t, bool(found[t.response])),
             meta=t.meta,
         )
         for t, st in zip(trajectories, steps, strict=True)
