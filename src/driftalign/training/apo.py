@@ -1,0 +1,278 @@
+"""APO stage (SPEC §3 eq. 8-11): push t+ up and every drifting teacher trajectory down, vs the SPD model.
+
+    r(v, l, t) = beta * log( pi_theta(t | v, l) / pi_ref(t | v, l) ),  pi_ref = SPD model     (eq. 8)
+    L_APO      = logsumexp([r+, r_1 + log w_1, ..., r_N + log w_N]) - r+                       (eq. 11)
+
+How it runs:
+* one training example = one study: t+ and its N negatives (one per non-refusing teacher whose
+  response differs from t+) all go through the model in the same step (`APOCollator`);
+* log pi are SUMS over answer tokens (eq. 8, `training.sequence_logps`);
+* reference log-probs for every candidate are computed once, before the first update, and cached
+  on disk under a content hash (`training.reference_cache`); epochs and resumed runs reuse them.
+  pi_ref is the SPD model itself: with LoRA the fresh adapters are disabled (`disable_adapter()`),
+  with full fine-tuning the weights have not been updated yet, so no second copy of the model is
+  ever held in memory (a resumed full fine-tune with a deleted cache reloads the SPD weights first);
+* rows with fewer negatives (refusals, failed teachers) are padded and masked (`apo_loss` mask);
+* transformers' `Trainer` with one documented override, `compute_loss` (plus `log`, documented for
+  "custom behaviour", to add the preference metrics): checkpoints, `--resume`, gradient
+  accumulation, accelerate/DeepSpeed come from it. The loss is the mean over the micro-batch's
+  studies; `loss_is_scaled_for_ga = False` makes the Trainer divide it by the accumulation steps.
+
+Paper defaults: lr 2e-5, no warm-up, vision tower frozen, AdamW (0.9, 0.98), wd 0.05, cosine, beta 0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from transformers import Trainer, TrainerCallback
+
+from driftalign.config import save_config
+from driftalign.consensus.row import ConsensusRow, read_consensus
+from driftalign.consensus.weights import teacher_weights
+from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
+from driftalign.data.io import write_json
+from driftalign.errors import ConfigError, DatasetError
+from driftalign.losses import apo_loss
+from driftalign.models.load import load_student
+from driftalign.training.apo_collator import APOCollator, APOFeature, scatter_candidates
+from driftalign.training.common import (
+    TrainingStageConfig,
+    TrainingSummary,
+    prepare_model,
+    resume_checkpoint,
+    training_arguments,
+)
+from driftalign.training.reference_cache import (
+    attach_reference_logps,
+    precompute_reference_logps,
+    reference_cache_key,
+)
+from driftalign.training.sequence_logps import model_answer_logps
+from driftalign.training.spd_trainer import save_final
+
+log = logging.getLogger(__name__)
+
+APO_LR = 2e-5  # the paper's APO learning rate (SPEC §3; the official script uses 5e-7)
+REFERENCE_DIR = "reference_cache"
+APO_STATE_FILE = "apo_reference.json"
+
+
+class APOConfig(TrainingStageConfig):
+    """`driftalign apo`: the shared training flags plus the preference objective's options."""
+
+    consensus: Path = Field(description="CONSENSUS.jsonl from `driftalign consensus`")
+    beta: float = Field(0.1, gt=0, description="reward scale beta of eq. 8")
+    weights: Literal["uniform", "drift"] = Field(
+        "uniform", description="teacher weights w_u: uniform (paper) or drift (grows with disagreement from t+)")
+    keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
+    ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
+    reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
+
+    def default_lr(self) -> float:
+        return APO_LR
+
+    def cache_dir(self) -> Path:
+        return self.reference_cache or self.out / REFERENCE_DIR
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """Accept an SPD/APO output directory (uses its final/ model) or a model directory."""
+    if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
+        return path / "final"
+    return path
+
+
+# ---- examples --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class APORow:
+    """One study's candidates, before images and reference log-probs are attached."""
+
+    study_id: str
+    chosen: str
+    rejected: tuple[str, ...]
+    teachers: tuple[str, ...]
+    weights: tuple[float, ...]
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def apo_row(row: ConsensusRow, scheme: str, keep_refusals: bool) -> APORow:
+    """Negatives of one consensus row: empty/duplicate-of-t+ responses and (by default) refusals dropped."""
+    negs = [n for n in row.negatives
+            if n.response.strip() and not _same_text(n.response, row.chosen) and (keep_refusals or not n.refusal)]
+    weights = teacher_weights([n.drift for n in negs], scheme)
+    return APORow(row.study_id, row.chosen, tuple(n.response for n in negs), tuple(n.teacher for n in negs),
+                  tuple(weights))
+
+
+def apo_rows(rows: list[ConsensusRow], ds: Dataset, split: str, scheme: str, keep_refusals: bool,
+             consensus_path: Path) -> list[APORow]:
+    """Rows of the split with a non-empty t+ and at least one negative."""
+    in_split = {s.study_id for s in ds.split(split)}
+    unknown = [r.study_id for r in rows if r.study_id not in {s.study_id for s in ds.studies}]
+    if unknown:
+        raise DatasetError(f"{consensus_path}: study {unknown[0]!r} is not in {ds.root / STUDIES_FILE}")
+    out = [apo_row(r, scheme, keep_refusals) for r in rows if r.study_id in in_split and r.chosen.strip()]
+    out = [r for r in out if r.rejected]
+    if not out:
+        raise DatasetError(f"{consensus_path}: no row of split {split!r} has a consensus and at least one negative")
+    return out
+
+
+class APODataset(torch.utils.data.Dataset):
+    """Item i -> `APOFeature` of row i, images read on access, reference log-probs once attached."""
+
+    def __init__(self, ds: Dataset, rows: list[APORow], prompt: str):
+        self.ds, self.rows, self.prompt = ds, rows, prompt
+        self.study_ids = [r.study_id for r in rows]
+        self._refs: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> APOFeature:
+        r = self.rows[i]
+        feature: APOFeature = {
+            "study_id": r.study_id, "images": self.ds.load_images(self.ds.study(r.study_id)), "prompt": self.prompt,
+            "chosen": r.chosen, "rejected": list(r.rejected), "teachers": list(r.teachers), "weights": list(r.weights),
+        }
+        if self._refs:
+            attach_reference_logps([feature], self._refs)
+        return feature
+
+    def set_reference(self, refs: dict[str, Any]) -> None:
+        self._refs = refs
+
+
+# ---- trainer -----------------------------------------------------------------------------------
+
+
+class APOTrainer(Trainer):
+    """transformers' Trainer with the APO loss in `compute_loss` (the one documented override)."""
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-study mean: Trainer divides by grad-accum steps
+
+    def __init__(self, *args: Any, beta: float, teachers: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.beta = beta
+        self.teacher_names = teachers
+        self._metric_values: dict[str, list[float]] = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        logps_S = model_answer_logps(model, inputs)  # [S] policy log pi over the batch's N+1 candidates per study
+        B, N = inputs["rejected_mask"].shape
+        chosen_B, rejected_BN = scatter_candidates(logps_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
+        losses_B, metrics = apo_loss(chosen_B, rejected_BN, inputs["ref_chosen_logps"], inputs["ref_rejected_logps"],
+                                     beta=self.beta, weights=inputs["weights"], mask=inputs["rejected_mask"])
+        self._record(metrics, inputs["teacher_ids"])
+        loss = losses_B.mean()
+        return (loss, {"chosen_logps": chosen_B, "rejected_logps": rejected_BN}) if return_outputs else loss
+
+    def _record(self, metrics: dict[str, torch.Tensor], teacher_ids_BN: torch.Tensor) -> None:
+        valid_BN = metrics["valid"]
+        self._metric_values["rewards/chosen"].append(metrics["chosen_rewards"].mean().item())
+        if valid_BN.any():
+            self._metric_values["rewards/rejected"].append(metrics["rejected_rewards"][valid_BN].mean().item())
+            self._metric_values["rewards/margins"].append(metrics["margins"][valid_BN].mean().item())
+        self._metric_values["rewards/weighted_margin"].append(metrics["weighted_margin"].mean().item())
+        self._metric_values["rewards/accuracy"].append(metrics["accuracy"].mean().item())
+        for t, name in enumerate(self.teacher_names):
+            sel_BN = valid_BN & (teacher_ids_BN == t)
+            if sel_BN.any():
+                self._metric_values[f"rewards/teacher/{name}"].append(metrics["rejected_rewards"][sel_BN].mean().item())
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the preference metrics averaged since the last log (Trainer.log's documented hook)."""
+        if "loss" in logs:  # training logs only, not the final train summary
+            logs.update({k: sum(v) / len(v) for k, v in self._metric_values.items() if v})
+            self._metric_values.clear()
+        super().log(logs, start_time)
+
+
+# ---- the stage -----------------------------------------------------------------------------------
+
+
+def _reference_key(cfg: APOConfig, model_dir: Path, ds: Dataset, processor, rows: list[APORow]) -> str:
+    images = sorted({p for r in rows for p in ds.image_paths(ds.study(r.study_id))})
+    return reference_cache_key(model_dir, cfg.consensus, [ds.root / STUDIES_FILE, *images],
+                               chat_template=f"{processor.chat_template}\n{cfg.prompt}", max_length=cfg.max_length)
+
+
+def prepare_reference(cfg: APOConfig, model_dir: Path, model: torch.nn.Module, processor, dataset: APODataset,
+                      collator: APOCollator, resuming: bool) -> dict[str, Any]:
+    """Fill the dataset's reference log-probs from the cache, computing only what is missing."""
+    key = _reference_key(cfg, model_dir, dataset.ds, processor, dataset.rows)
+    ref_model = model
+    if resuming and not cfg.lora:
+        ref_model, _ = load_student(model_dir, dtype=torch.float32)  # only if the cache must be (re)filled
+    refs, computed = precompute_reference_logps(ref_model, collator, dataset, cfg.cache_dir(), key, cfg.ref_batch_size)
+    dataset.set_reference(refs)
+    return {"key": key, "computed_studies": computed, "cached_studies": len(dataset) - computed,
+            "cache_dir": str(cfg.cache_dir())}
+
+
+def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> TrainingSummary:
+    """Train the SPD student of `cfg.model` with APO on `cfg.consensus`; returns the run summary."""
+    model_dir = resolve_model_dir(cfg.model)
+    ds = load_dataset(cfg.data, verify_images=False)
+    rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus)
+    model, processor = load_student(model_dir, dtype=torch.float32)
+    model = prepare_model(model, cfg)
+    teachers = sorted({t for r in rows for t in r.teachers})
+    collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length)
+    dataset = APODataset(ds, rows, cfg.prompt)
+    args = training_arguments(cfg)
+    if args.process_index == 0:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, cfg.out)
+    checkpoint = resume_checkpoint(cfg)
+    reference = prepare_reference(cfg, model_dir, model, processor, dataset, collator, resuming=checkpoint is not None)
+    log.info("apo: %d studies, reference log-probs: %d computed, %d from cache", len(dataset),
+             reference["computed_studies"], reference["cached_studies"])
+    if args.process_index == 0:
+        write_json(cfg.out / APO_STATE_FILE, reference)
+    trainer = APOTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=callbacks,
+                         beta=cfg.beta, teachers=teachers)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    final_dir = save_final(trainer, processor, cfg)
+    return TrainingSummary(
+        out=cfg.out, final_dir=final_dir, global_step=trainer.state.global_step,
+        train_loss=float(result.metrics.get("train_loss", float("nan"))),
+        examples_per_second=float(result.metrics.get("train_samples_per_second", float("nan"))),
+        n_examples=len(dataset),
+    )
+
+
+@torch.no_grad()
+def preference_margins(model: torch.nn.Module, collator: APOCollator, dataset: APODataset, beta: float,
+                       batch_size: int = 4) -> dict[str, float]:
+    """Mean APO loss, weighted margin and ranking accuracy of `model` vs the cached reference on `dataset`."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = defaultdict(float)
+    for i in range(0, len(dataset), batch_size):
+        batch = collator([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
+        logps_S = model_answer_logps(model, batch)
+        B, N = batch["rejected_mask"].shape
+        chosen_B, rejected_BN = scatter_candidates(logps_S, batch["candidate_row"], batch["candidate_slot"], B, N)
+        losses_B, m = apo_loss(chosen_B, rejected_BN, batch["ref_chosen_logps"], batch["ref_rejected_logps"], beta,
+                               batch["weights"], batch["rejected_mask"])
+        sums["loss"] += losses_B.sum().item()
+        sums["weighted_margin"] += m["weighted_margin"].sum().item()
+        sums["accuracy"] += m["accuracy"].sum().item()
+    model.train(was_training)
+    if not len(dataset):
+        raise ConfigError("preference_margins: empty dataset")
+    return {k: v / len(dataset) for k, v in sums.items()}

@@ -1,0 +1,150 @@
+"""APO on a tiny student: collator + mask, reference cache, resume, end-to-end training effect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_apo_helpers import build_mini_dataset, write_consensus
+from driftalign.consensus.row import read_consensus
+from driftalign.data.dataset import load_dataset
+from driftalign.errors import DatasetError
+from driftalign.models import build_student, load_student
+from driftalign.training.apo import (
+    APO_STATE_FILE,
+    APOConfig,
+    APODataset,
+    apo_rows,
+    preference_margins,
+    run_apo,
+)
+from driftalign.training.apo_collator import APOCollator
+from driftalign.training.chat import encode_example
+from driftalign.training.reference_cache import cache_path, precompute_reference_logps
+from driftalign.training.sequence_logps import model_answer_logps
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("apo")
+    data = build_mini_dataset(root / "data")
+    student = build_student("tiny", data, root / "student", seed=0)
+    consensus = write_consensus(root / "consensus.jsonl", [f"s{i:03d}" for i in range(6)])
+    return {"root": root, "data": data, "student": student, "consensus": consensus}
+
+
+def _dataset(world, scheme="uniform") -> tuple[APODataset, APOCollator, object, object]:
+    ds = load_dataset(world["data"])
+    rows = apo_rows(read_consensus(world["consensus"]), ds, "train", scheme, False, world["consensus"])
+    model, processor = load_student(world["student"], dtype=torch.float32)
+    teachers = sorted({t for r in rows for t in r.teachers})
+    return APODataset(ds, rows, "Describe the image."), APOCollator(processor, teachers), model, processor
+
+
+def test_collator_masks_rows_with_missing_teachers(world):
+    dataset, collator, _, _ = _dataset(world)
+    batch = collator([dataset[0], dataset[1], dataset[2]])
+    # rows: 3 negatives; 2 (sim-c missing); 1 (only sim-c)
+    assert batch["rejected_mask"].tolist() == [[True, True, True], [True, True, False], [True, False, False]]
+    assert batch["teacher_ids"].tolist() == [[0, 1, 2], [0, 1, -1], [2, -1, -1]]
+    assert batch["candidate_row"].tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+    assert batch["candidate_slot"].tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1]
+    assert batch["input_ids"].shape[0] == 9 and batch["image_grid_thw"].shape[0] == 9
+    assert batch["weights"][1].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_drift_weights_reach_the_batch(world):
+    dataset, collator, _, _ = _dataset(world, scheme="drift")
+    batch = collator([dataset[0]])
+    # drifts (0, 0.33, 1.0): mean 0.4433 -> (0, 0.744, 2.256)
+    mean = (0.0 + 0.33 + 1.0) / 3
+    assert torch.allclose(batch["weights"][0], torch.tensor([0.0, 0.33 / mean, 1.0 / mean]), atol=1e-5)
+
+
+def test_cached_reference_logps_equal_fresh_unbatched_ones(world, tmp_path):
+    dataset, collator, model, processor = _dataset(world)
+    refs, computed = precompute_reference_logps(model, collator, dataset, tmp_path, key="k" * 64, batch_size=4)
+    assert computed == len(dataset)
+    model.eval()
+    for i in (0, 1, 2):
+        f = dataset[i]
+        fresh = []
+        for answer in [f["chosen"], *f["rejected"]]:
+            ex = encode_example(processor, f["images"], f["prompt"], answer)
+            batch = {k: (v.unsqueeze(0) if k not in ("pixel_values", "image_grid_thw") else v) for k, v in ex.items()}
+            with torch.no_grad():
+                fresh.append(model_answer_logps(model, batch).item())
+        cached = refs[f["study_id"]]
+        assert cached.chosen == pytest.approx(fresh[0], abs=1e-3)
+        assert cached.rejected == pytest.approx(fresh[1:], abs=1e-3)
+        assert cached.chosen < 0
+    # a second call reads the file: no forward at all
+    calls = []
+    handle = model.register_forward_hook(lambda *a: calls.append(1))
+    again, computed = precompute_reference_logps(model, collator, dataset, tmp_path, key="k" * 64)
+    handle.remove()
+    assert computed == 0 and calls == [] and again == refs
+    rows = [json.loads(line) for line in cache_path(tmp_path, "k" * 64).read_text().splitlines()]
+    assert len(rows) == len(dataset)
+
+
+def test_interrupted_precomputation_resumes_from_partial_file(world, tmp_path):
+    dataset, collator, model, _ = _dataset(world)
+    key = "p" * 64
+    first, _ = precompute_reference_logps(model, collator, dataset, tmp_path, key=key)
+    final = cache_path(tmp_path, key)
+    lines = final.read_text().splitlines()
+    final.unlink()
+    partial = final.with_name(final.name + ".partial")
+    partial.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10])  # 4 complete rows + a torn one
+    again, computed = precompute_reference_logps(model, collator, dataset, tmp_path, key=key)
+    assert computed == len(dataset) - 4
+    assert not partial.exists() and final.is_file()
+    assert {k: v.chosen for k, v in again.items()} == pytest.approx({k: v.chosen for k, v in first.items()}, abs=1e-4)
+
+
+def _cfg(world, out: Path, **kw) -> APOConfig:
+    base = dict(model=world["student"], data=world["data"], out=out, consensus=world["consensus"], prompt="Describe the image.",
+                max_steps=6, batch_size=2, lr=2e-3, logging_steps=1, save_steps=3, seed=0)
+    base.update(kw)
+    return APOConfig(**base)
+
+
+def test_apo_end_to_end_changes_policy_and_increases_margin(world, tmp_path):
+    summary = run_apo(_cfg(world, tmp_path / "run"))
+    assert summary.global_step == 6
+    dataset, collator, spd_model, _ = _dataset(world)
+    dataset.set_reference(precompute_reference_logps(spd_model, collator, dataset, tmp_path / "run" / "reference_cache",
+                                                     key=json.loads((tmp_path / "run" / APO_STATE_FILE).read_text())["key"])[0])
+    before = preference_margins(spd_model, collator, dataset, beta=0.1)
+    trained, _ = load_student(summary.final_dir, dtype=torch.float32)
+    after = preference_margins(trained, collator, dataset, beta=0.1)
+    assert before["weighted_margin"] == pytest.approx(0.0, abs=1e-4)   # policy == reference before training
+    assert after["weighted_margin"] > before["weighted_margin"] + 0.01
+    assert after["loss"] < before["loss"]
+    changed = [n for (n, p), (_, q) in zip(spd_model.named_parameters(), trained.named_parameters(), strict=True)
+               if not torch.equal(p, q)]
+    assert changed and all("visual" not in n for n in changed)  # LoRA: language model only, vision frozen
+
+
+def test_resumed_run_reuses_reference_cache(world, tmp_path):
+    out = tmp_path / "resume"
+    run_apo(_cfg(world, out, max_steps=3))
+    first = json.loads((out / APO_STATE_FILE).read_text())
+    assert first["computed_studies"] == 6
+    summary = run_apo(_cfg(world, out, max_steps=6))
+    second = json.loads((out / APO_STATE_FILE).read_text())
+    assert second == {**first, "computed_studies": 0, "cached_studies": 6}
+    assert summary.global_step == 6
+
+
+def test_consensus_for_unknown_study_fails_clearly(world, tmp_path):
+    bad = write_consensus(tmp_path / "bad.jsonl", ["s000", "nope"])
+    with pytest.raises(DatasetError, match="'nope' is not in"):
+        run_apo(_cfg(world, tmp_path / "bad", consensus=bad))
+    (tmp_path / "torn.jsonl").write_text('{"study_id": "s000", "prompt": "p"}\n')
+    with pytest.raises(DatasetError, match=r"torn.jsonl:1: chosen"):
+        read_consensus(tmp_path / "torn.jsonl")
