@@ -70,7 +70,9 @@ CASES: list[tuple[str, dict[str, int | None]]] = [
     # --- Pleural Effusion ---
     ("Small left pleural effusion.", {"Pleural Effusion": 1}),
     ("Moderate bilateral pleural effusions, right greater than left.", {"Pleural Effusion": 1}),
-    ("Blunting of the left costophrenic angle.", {"Pleural Effusion": 1}),
+    ("Blunting of the left costophrenic angle.", {"Pleural Effusion": -1}),
+    ("Heart size may be mildly enlarged.", {"Cardiomegaly": -1}),
+    ("The mediastinum is not widened.", {"Enlarged Cardiomediastinum": 0}),
     ("No pleural effusion or pneumothorax.", {"Pleural Effusion": 0, "Pneumothorax": 0}),
     ("Possible trace right pleural effusion.", {"Pleural Effusion": -1}),
     ("The right effusion has resolved.", {"Pleural Effusion": 0}),

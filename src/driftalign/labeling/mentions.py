@@ -79,15 +79,24 @@ class _Doc:
         return max(bisect.bisect_right(self.sentence_starts, pos) - 1, 0)
 
 
-def _attribute_value(doc: _Doc, sentence: Span, start: int, end: int) -> int | None:
+def _qualifier_value(doc: _Doc, match: re.Match[str], idx: int, value: int) -> int:
+    """A qualifier word's value, itself modified by ConText ("may be enlarged", "not widened")."""
+    trigger = modifier_for(match.start(), match.end(), idx, doc.triggers)
+    if trigger is None:
+        return value
+    return NEGATIVE if trigger.category is Category.NEGATED else UNCERTAIN
+
+
+def _attribute_value(doc: _Doc, idx: int, start: int, end: int) -> int | None:
     """Value of an unmodified ATTRIBUTE mention from qualifier words near it (None: no mention)."""
+    sentence = doc.sentences[idx]
     lo = max(sentence.start, doc.words.offset_before(start, ATTRIBUTE_WINDOW_WORDS))
     hi = min(sentence.end, doc.words.offset_after(end, ATTRIBUTE_WINDOW_WORDS))
-    window = doc.text[lo:start] + " " + doc.text[end:hi]
-    if _ENLARGEMENT.search(window):
-        return POSITIVE
-    if _STABILITY.search(window):
-        return UNCERTAIN
+    for regex, value in ((_ENLARGEMENT, POSITIVE), (_STABILITY, UNCERTAIN)):
+        for lo_, hi_ in ((end, hi), (lo, start)):
+            match = regex.search(doc.text, lo_, hi_)
+            if match is not None:
+                return _qualifier_value(doc, match, idx, value)
     return None
 
 
@@ -119,7 +128,7 @@ def _mention(doc: _Doc, phrase_set: PhraseSet, match: re.Match[str]) -> Mention 
         trigger = modifier_for(start, end, idx, doc.triggers)
         value = _value(phrase_set.kind, trigger)
         if value is None:
-            value = _attribute_value(doc, sentence, start, end)
+            value = _attribute_value(doc, idx, start, end)
     if value is None:
         return None
     side, location = side_and_location(doc.text, sentence, start, end, doc.words)

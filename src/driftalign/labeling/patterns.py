@@ -103,8 +103,12 @@ PHRASE_SETS: tuple[PhraseSet, ...] = (
     PhraseSet("Pleural Effusion", MentionKind.FINDING, (
         r"(?<!pericardial )(?<!joint )effusions?", r"pleural fluid", r"hydrothorax", r"hemothorax",
         r"hydropneumothorax",
-        # Task brief / radiologist usage (CheXpert leaves blunting to its "other" list).
+    )),
+    # Blunting of a costophrenic angle is indirect evidence of effusion: uncertain, as in CheXpert's
+    # post-negation uncertainty rule "blunting of the costophrenic angle".
+    PhraseSet("Pleural Effusion", MentionKind.HEDGED, (
         r"blunting of the (?:" + _SIDE_WORD + r" )?(?:posterior |lateral )?costophrenic (?:angles?|sulcus|sulci)",
+        r"(?:blunted|blunting of) (?:the )?(?:" + _SIDE_WORD + r" )?(?:posterior |lateral )?costophrenic (?:angles?|sulcus|sulci)",
         r"(?:costophrenic (?:angle|sulcus) )blunting",
     )),
     PhraseSet("Pleural Other", MentionKind.FINDING, (
