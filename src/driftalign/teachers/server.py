@@ -218,15 +218,16 @@ class RequestLog:
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._file is None:
-            return
         with self._lock:
+            if self._file is None or self._file.closed:  # a handler finishing after stop()
+                return
             self._file.write(json.dumps(record) + "\n")
             self._file.flush()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
