@@ -116,3 +116,12 @@ def test_missing_env_var_names_the_variable_not_a_value(tmp_path, monkeypatch):
         gpt.api_key()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET123")
     assert gpt.api_key() == "sk-test-SECRET123"
+
+
+def test_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parents[1] / "configs"
+    example = load_teachers(root / "teachers.example.yaml")
+    assert [t.base_url for t in example][-1] == "http://localhost:8000/v1"
+    assert all(t.api_key_env for t in example[:2]) and example[2].api_key_env is None
+    local = load_teachers(root / "teachers.local.yaml")
+    assert len(local) == 7 and {t.base_url for t in local} == {"http://127.0.0.1:8765/v1"}

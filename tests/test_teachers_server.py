@@ -14,6 +14,7 @@ from test_teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, rea
 from driftalign.data.dataset import load_dataset
 from driftalign.teachers.client import build_messages, image_data_url
 from driftalign.teachers.faults import FAULT_KINDS, FaultConfig, FaultPlan
+from driftalign.teachers.responder import TeacherReply
 from driftalign.teachers.server import start_server_in_thread
 
 
@@ -38,12 +39,22 @@ def test_models_and_chat_completion_shape(dataset, tmp_path):
     choice = body["choices"][0]
     assert choice["message"]["content"].startswith("beta reads s0003")
     assert choice["finish_reason"] == "stop"
-    # FakeTeachers says 40 prompt tokens; the server adds 85 per image (study 3 has two images).
-    assert body["usage"]["prompt_tokens"] == 40 + 2 * 85
+    assert body["usage"]["prompt_tokens"] == 40  # the responder's count is reported as is
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     (entry,) = read_log(log)
     assert entry["teacher"] == "beta" and entry["study_id"] == "s0003" and entry["outcome"] == "ok"
     assert entry["status"] == 200 and len(entry["prompt_hash"]) == 16
+
+
+def test_usage_estimated_when_the_responder_does_not_count(dataset):
+    class Uncounted(FakeTeachers):
+        def reply(self, teacher, study, prompt):
+            return TeacherReply("x" * 80)
+
+    with start_server_in_thread(dataset, responder=Uncounted()) as srv:
+        body = httpx.post(f"{srv.url}/chat/completions", json=_request(dataset, 3, prompt="p" * 40)).json()
+    # 40 prompt chars / 4 + 85 per image (study 3 has two images); 80 answer chars / 4
+    assert body["usage"]["prompt_tokens"] == 10 + 2 * 85 and body["usage"]["completion_tokens"] == 20
 
 
 def test_max_tokens_cuts_the_answer(dataset):

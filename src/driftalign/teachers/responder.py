@@ -8,12 +8,19 @@ to the prompt text.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from driftalign.data.schema import Study
 from driftalign.errors import DatasetError
+
+
+def answer_seed(seed: int, study_id: str, teacher: str) -> int:
+    """A stable 31-bit seed per (server seed, study, teacher): the same question gets the same answer."""
+    digest = hashlib.sha256(f"{seed}:{study_id}:{teacher}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class SimulatedTeachers:
     def reply(self, teacher: str, study: Study, prompt: str) -> TeacherReply:
         from driftalign.synth.teachers import get_teacher
 
-        answer = get_teacher(teacher).answer(self._truths[study.study_id], prompt, seed=self._seed)
+        answer = get_teacher(teacher).answer(self._truths[study.study_id], prompt,
+                                             seed=answer_seed(self._seed, study.study_id, teacher))
         meta = answer.meta or {}
         return TeacherReply(answer.text, meta.get("prompt_tokens"), meta.get("completion_tokens"))

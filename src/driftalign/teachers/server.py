@@ -110,8 +110,10 @@ def completion_body(model: str, prompt: str, n_images: int, reply: TeacherReply,
     if max_tokens is not None and completion > max_tokens:
         text = text[: max(1, len(text) * max_tokens // completion)]
         completion, finish = max_tokens, "length"
-    prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else _estimate(prompt)
-    prompt_tokens += IMAGE_TOKENS * n_images
+    if reply.prompt_tokens is not None:  # the responder's own count (the simulated teachers include images)
+        prompt_tokens = reply.prompt_tokens
+    else:
+        prompt_tokens = _estimate(prompt) + IMAGE_TOKENS * n_images
     digest = hashlib.sha256(f"{model}:{prompt}:{text}".encode()).hexdigest()[:24]
     return {
         "id": f"chatcmpl-{digest}", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -163,7 +165,8 @@ class TeacherApp:
         prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()[:16]
         log = {"teacher": model, "study_id": study.study_id, "prompt_hash": prompt_hash}
         fault = self.faults.decide(f"{model}|{study.study_id}|{prompt_hash}")
-        reply = self._reply_for(fault, model, study, prompt, len(urls), body.get("max_tokens"))
+        reply = self._reply_for(fault, model, study, prompt, len(urls),
+                                body.get("max_tokens", body.get("max_completion_tokens")))
         reply.log, reply.delay_s = log, reply.delay_s + self.latency_s
         return reply
 
