@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "driftalign.cli.student_commands",
     "driftalign.cli.teacher_commands",
     "driftalign.cli.drift_commands",
+    "driftalign.cli.eval_commands",
 ]
 
 

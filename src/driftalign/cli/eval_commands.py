@@ -1,0 +1,122 @@
+"""Evaluation commands: `label` (CheXpert-style labels for a JSONL of reports) and `eval`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import Field
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from driftalign.cli.options import config_command
+from driftalign.config import StageConfig
+from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.data.dataset import load_dataset
+from driftalign.data.io import read_jsonl, write_json, write_jsonl
+from driftalign.errors import DatasetError
+from driftalign.labeling import label_reports
+from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
+from driftalign.metrics.nlg import NLG_KEYS
+
+LABEL_CHUNK = 256
+
+
+class LabelConfig(StageConfig):
+    input: Path = Field(description="JSONL file of reports", json_schema_extra={"positional": True})
+    field: str = Field("text", description="key of the report text in each row")
+    out: Path = Field(description="output JSONL: the input rows with a `labels` key added")
+
+
+with warnings.catch_warnings():
+    # The flag must be `--json` (flags == field names); pydantic warns that the field shadows the
+    # deprecated BaseModel.json() method, which no driftalign code calls.
+    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
+
+    class EvalConfig(StageConfig):
+        pred: Path = Field(description="predictions JSONL: study_id, text, optional scores {observation: probability}")
+        data: Path = Field(description="dataset directory (studies.jsonl with labels and reference reports)")
+        split: str = Field("test", description="split to evaluate ('all' for every study)")
+        json: Path | None = Field(None, description="write every metric to this JSON file")
+        nlg: bool = Field(True, description="compute BLEU/ROUGE-L/METEOR/CIDEr against the reference reports")
+        meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")
+
+
+def _labelled_rows(path: Path, field: str) -> Iterator[dict[str, Any]]:
+    rows = list(read_jsonl(path))
+    for lineno, obj in rows:
+        if not isinstance(obj.get(field), str):
+            raise DatasetError(f"{path}:{lineno}: missing string field {field!r} (choose it with --field)")
+    for i in track(range(0, len(rows), LABEL_CHUNK), description=f"labelling {len(rows)} reports", transient=True):
+        chunk = rows[i:i + LABEL_CHUNK]
+        for (_, obj), labels in zip(chunk, label_reports([obj[field] for _, obj in chunk])):
+            yield {**obj, "labels": labels}
+
+
+def run_label(cfg: LabelConfig) -> None:
+    n = write_jsonl(cfg.out, _labelled_rows(cfg.input, cfg.field))
+    click.echo(f"labelled {n} reports -> {cfg.out}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _accuracy_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=f"Top-1 accuracy, MS-CXR-T findings ({title})")
+    for col in ("finding", "balanced acc", "n bal.", "unbalanced acc", "majority baseline", "n", "pos", "AUC"):
+        table.add_column(col, justify="left" if col == "finding" else "right")
+    auc = result.get("auc") or {}
+    for finding, short in MSCXRT_FINDINGS.items():
+        d = result["accuracy_detail"][finding]
+        table.add_row(f"{finding} ({short})", _fmt(d["balanced"]), str(d["n_balanced"]), _fmt(d["unbalanced"]),
+                      _fmt(d["majority_baseline"]), str(d["n"]), str(d["positives"]), _fmt(auc.get(finding)))
+    table.add_row("average", _fmt(result["accuracy"]["average"]), "", "", "", "", "", _fmt(auc.get("average")))
+    return table
+
+
+def _summary_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=f"Report metrics ({title})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for kind in ("example_based", "macro"):
+        for key in ("precision", "recall", "f1"):
+            table.add_row(f"clinical {kind} {key}", _fmt(result["clinical"][kind][key]))
+    for key in NLG_KEYS:
+        table.add_row(key, _fmt((result["nlg"] or {}).get(key)))
+    return table
+
+
+def print_result(result: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    title = f"split {result['split']}, n={result['n']}" + (", SYNTHETIC data" if result["synthetic"] else "")
+    console.print(_accuracy_table(result, title))
+    console.print(_summary_table(result, title))
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    dataset = load_dataset(cfg.data, with_trajectories=False, verify_images=False)
+    preds = load_predictions(cfg.pred)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    print_result(result)
+    if cfg.json is not None:
+        write_json(cfg.json, result)
+        click.echo(f"metrics -> {cfg.json}")
+    return result
+
+
+def commands() -> list[click.Command]:
+    return [
+        config_command("label", LabelConfig, run_label,
+                       "Add CheXpert-style labels (14 observations) to each row of a JSONL of reports."),
+        config_command("eval", EvalConfig, run_eval,
+                       "Evaluate predicted reports: MS-CXR-T accuracy, clinical P/R/F1, NLG metrics, AUC."),
+    ]
