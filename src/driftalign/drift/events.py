@@ -6,9 +6,10 @@ The simulated teachers of the synthetic world record every deliberate deviation 
 measurement does not depend on it — it is used to *check* the measurement (tests) and to draw the
 event-density curve.
 
-Locating an event: "sentence" as text is searched in the response and mapped to the step holding
-it; as an int it is taken as the step index. Omissions (and events whose sentence is not found)
-are unlocated: they count in the totals but not in the per-window density.
+Locating an event (first that applies): a "char_span" [start, end] is mapped to the step holding
+its start; "sentence" as text is searched in the response and mapped to the step holding it; as an
+int it is taken as the step index. Omissions (and events that cannot be located) count in the
+totals but not in the per-window density.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def _normalise(text: str) -> str:
 
 def locate_event(answer: Answer, event: dict[str, Any]) -> int | None:
     """Step index of the event's sentence in the answer (None when it cannot be located)."""
+    span = event.get("char_span")
+    if isinstance(span, list | tuple) and span and isinstance(span[0], int):
+        return step_at_offset(list(answer.steps), span[0])
     sentence = event.get("sentence")
     if isinstance(sentence, int) and not isinstance(sentence, bool):
         return sentence if 0 <= sentence < len(answer.steps) else None

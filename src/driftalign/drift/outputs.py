@@ -60,18 +60,32 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _tag(report: DriftReport) -> str:
+    return f"{'synthetic world, ' if report.synthetic else ''}{report.n_studies} studies, split {report.split}"
+
+
 def summary_table(report: DriftReport) -> Table:
-    """Per-teacher rich table (the terminal summary)."""
-    tag = " — synthetic world" if report.synthetic else ""
-    table = Table(title=f"Teacher drift vs reference{tag} ({report.n_studies} studies, split {report.split})")
-    for col in ("teacher", "P", "R", "F1", "sim", "refusal", "words", "steps"):
-        table.add_column(col, justify="left" if col == "teacher" else "right")
-    for f in report.accuracy_findings:
-        table.add_column(f"acc {MSCXRT_FINDINGS.get(f, f)}", justify="right")
+    """Per-teacher rich table: drift vs the reference, refusals, length."""
+    table = Table(title=f"Teacher drift vs reference ({_tag(report)})")
+    table.add_column("teacher", no_wrap=True)
+    for col in ("P", "R", "F1", "sim", "refusal", "words", "steps"):
+        table.add_column(col, justify="right", no_wrap=True)
     for m in report.per_teacher:
         table.add_row(m.teacher, _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.similarity),
-                      _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1),
-                      *[_fmt(m.finding_accuracy[f], 2) for f in report.accuracy_findings])
+                      _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1))
+    return table
+
+
+def accuracy_table(report: DriftReport) -> Table:
+    """Per-teacher accuracy on the MS-CXR-T findings, with the best-minus-worst gap as last row."""
+    table = Table(title=f"Per-finding accuracy ({_tag(report)})")
+    table.add_column("teacher", no_wrap=True)
+    for f in report.accuracy_findings:
+        table.add_column(MSCXRT_FINDINGS.get(f, f), justify="right", no_wrap=True)
+    for m in report.per_teacher:
+        table.add_row(m.teacher, *[_fmt(m.finding_accuracy[f], 2) for f in report.accuracy_findings])
+    gaps = report.accuracy_gaps()
+    table.add_row("gap (best - worst)", *[_fmt(gaps[f], 2) for f in report.accuracy_findings], style="bold")
     return table
 
 
@@ -79,14 +93,21 @@ def print_summary(report: DriftReport, console: Console | None = None) -> None:
     """Per-teacher table, accuracy gaps, mean kappas and the step-drift endpoints."""
     console = console or Console()
     console.print(summary_table(report))
-    gaps = report.accuracy_gaps()
-    console.print("per-finding accuracy gap (best - worst teacher): "
-                  + ", ".join(f"{MSCXRT_FINDINGS.get(f, f)} {_fmt(g, 2)}" for f, g in gaps.items()))
+    console.print(accuracy_table(report))
     kappas = [k.kappa for k in report.pairwise_kappa if math.isfinite(k.kappa)]
     if kappas:
         console.print(f"pairwise Cohen's kappa: mean {_fmt(sum(kappas) / len(kappas))}, "
                       f"min {_fmt(min(kappas))}, max {_fmt(max(kappas))}")
-    windows = [p for p in report.step_drift if p.axis == "window"]
-    if windows:
-        console.print("step drift by relative position (embedding distance / assertion JS): "
-                      + ", ".join(f"{p.label}: {_fmt(p.embedding_distance)}/{_fmt(p.assertion_js)}" for p in windows))
+    console.print(step_table(report))
+
+
+def step_table(report: DriftReport) -> Table:
+    """The step-drift curve on the relative-position axis."""
+    table = Table(title=f"Step-wise drift by relative position ({_tag(report)})")
+    for col in ("position", "steps", "emb. distance", "assertion JS", "events/step"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for p in report.step_drift:
+        if p.axis == "window":
+            table.add_row(p.label, str(p.n_steps), _fmt(p.embedding_distance), _fmt(p.assertion_js),
+                          _fmt(p.event_density))
+    return table

@@ -42,15 +42,15 @@ def plot_per_teacher(report: DriftReport, path: Path) -> Path:
     }
     x = np.arange(len(teachers))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.25 * len(teachers) + 2), 4.6))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.25 * len(teachers) + 3.5), 4.6))
     for i, (name, values) in enumerate(series.items()):
         vals = np.array([v if math.isfinite(v) else 0.0 for v in values])
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=name)
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=7, padding=1, rotation=90)
     ax.set_xticks(x, teachers, rotation=25, ha="right")
-    ax.set_ylim(0, 1.15)
+    ax.set_ylim(0, 1.12)
     ax.set_ylabel("score")
-    ax.legend(ncol=3, loc="upper center", fontsize=9, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.set_title(_title(report, "Teacher drift vs reference: precision, recall, semantic similarity"), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
@@ -102,8 +102,16 @@ def plot_finding_accuracy(report: DriftReport, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _low_support(points: list, share: float = 0.1) -> np.ndarray:
+    """Positions measured on fewer than `share` of the best-supported position's steps (drawn hollow)."""
+    steps = np.array([p.n_steps for p in points], dtype=float)
+    return steps < share * steps.max() if len(steps) else np.zeros(0, dtype=bool)
+
+
 def plot_steps(report: DriftReport, path: Path) -> Path:
-    """Step-drift curves: embedding distance, assertion JS and event density vs step index / position."""
+    """Step-drift curves: embedding distance, assertion JS and event density vs step index / position.
+
+    Positions with few steps (< 10% of the best-supported one) are drawn as hollow markers."""
     measures = [("embedding_distance", "mean pairwise\ncosine distance"),
                 ("assertion_js", "mean pairwise JS\nof asserted findings (bits)"),
                 ("event_density", "recorded drift\nevents per step")]
@@ -113,10 +121,15 @@ def plot_steps(report: DriftReport, path: Path) -> Path:
     for col, (axis, xlabel) in enumerate([("index", "step index j"), ("window", "relative position in trajectory")]):
         points = [p for p in report.step_drift if p.axis == axis]
         x = np.arange(len(points))
+        sparse = _low_support(points)
         for row, (key, ylabel) in enumerate(measures):
             ax = axes[row, col]
             y = np.array([getattr(p, key) for p in points], dtype=float)
-            ax.plot(x, y, marker="o", color=f"C{row}")
+            ax.plot(x, y, color=f"C{row}")
+            ax.plot(x[~sparse], y[~sparse], "o", color=f"C{row}")
+            ax.plot(x[sparse], y[sparse], "o", color=f"C{row}", markerfacecolor="white")
+            top = np.nanmax(y) if np.isfinite(y).any() else 1.0
+            ax.set_ylim(0, max(top * 1.15, 1e-3))
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel(ylabel, fontsize=9)
@@ -125,6 +138,8 @@ def plot_steps(report: DriftReport, path: Path) -> Path:
                 ax.set_xlabel(xlabel)
         axes[0, col].set_title("by absolute step" if axis == "index" else "by relative position", fontsize=10)
     fig.suptitle(_title(report, "Step-wise multi-stream drift across teachers (APO Def. 2.2)"), fontsize=10)
+    fig.text(0.01, 0.005, "hollow markers: positions with < 10% of the steps of the best-supported position",
+             fontsize=7, color="grey")
     return _save(fig, path)
 
 

@@ -8,7 +8,7 @@ from driftalign.data.schema import Trajectory
 
 # First-person refusals only: "cannot exclude pneumonia" is a radiologist's hedge, not a refusal.
 _REFUSAL = re.compile(
-    r"\b(?:i\s*(?:am|'m)\s+(?:sorry|unable|not able)"
+    r"\b(?:i\s*(?:am|'m)\s+(?:sorry|unable|not able|not capable)"
     r"|i\s+(?:cannot|can't|can\s+not|won't|will\s+not)\s+(?:provide|give|offer|interpret|diagnose|help|assist|analy[sz]e|review|read|make)"
     r"|i\s+(?:do\s+not|don't)\s+(?:provide|give|offer)\s+(?:medical\s+)?(?:diagnos|advice|interpretation))",
     re.IGNORECASE,
