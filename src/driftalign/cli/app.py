@@ -17,6 +17,7 @@ from driftalign.errors import DriftalignError
 # Stage command modules, in pipeline order. Each exposes `commands() -> list[click.Command]`.
 COMMAND_MODULES: list[str] = [
     "driftalign.cli.data_commands",
+    "driftalign.cli.synth_commands",
     "driftalign.cli.teacher_sim_commands",
     "driftalign.cli.student_commands",
     "driftalign.cli.teacher_commands",
