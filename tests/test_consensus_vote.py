@@ -36,14 +36,25 @@ def test_vote_keeps_majority_claims_with_majority_side_and_consistent_sentences(
     assert kept["Pleural Effusion"].side == "left"          # 2 of 3 supporters say left
     assert kept["Pleural Effusion"].supporters == ("a", "b", "c")
     assert kept["Edema"].supporters == ("b", "c")
-    # Effusion: a's and b's sentences have no disagreeing mention; b's states two kept claims -> chosen,
-    # and it also covers Edema (dedupe). c's "Right pleural effusion." disagrees on side.
-    assert kept["Pleural Effusion"].teacher == "b"
-    assert kept["Edema"].sentence == "There is a left effusion with edema."
-    # Pneumothorax negative: a's and b's sentences tie on consistency and teacher agreement (a 2/2, b 3/3),
-    # then the shorter sentence wins: a's "No pneumothorax."
+    # Effusion: a's and b's sentences name the majority side (c's says right); a's states
+    # one claim, b's two -> a's, the more specific one. Edema: b's sentence (2 claims) vs c's "Pulmonary edema."
+    # (1 claim) -> c's. Pneumothorax negative: a's and b's tie on consistency, specificity and teacher
+    # agreement (a 2/2, b 3/3) -> the shorter: a's "No pneumothorax."
+    assert kept["Pleural Effusion"].teacher == "a"
+    assert kept["Edema"].teacher == "c" and kept["Edema"].sentence == "Pulmonary edema."
     assert kept["Pneumothorax"].teacher == "a"
-    assert result.text == "There is a left effusion with edema. No pneumothorax."
+    # positives in CheXpert order (Edema before Pleural Effusion), then negatives
+    assert result.text == "Pulmonary edema. Small left pleural effusion. No pneumothorax."
+
+
+def test_a_sentence_stating_two_kept_claims_covers_both():
+    teachers = {
+        "a": [C("Edema", 1, 0, "Edema with effusion."), C("Pleural Effusion", 1, 0, "Edema with effusion.")],
+        "b": [C("Edema", 1, 0, "Edema and effusion are seen."), C("Pleural Effusion", 1, 0, "Edema and effusion are seen.")],
+    }
+    result = vote(teachers)
+    assert result.text == "Edema with effusion."
+    assert [k.sentence for k in result.kept] == ["Edema with effusion.", "Edema with effusion."]
 
 
 def test_agreement_records_per_teacher():
@@ -102,5 +113,22 @@ def test_drift_weights_formula():
         teacher_weights([0.1], "softmax")
 
 
-def test_join_sentences_adds_terminal_punctuation():
+def test_join_sentences_adds_punctuation_and_strips_list_decoration():
     assert join_sentences(["No edema", " Small effusion. ", ""]) == "No edema. Small effusion."
+    assert join_sentences(["- There is no atelectasis.", "2. **Right** effusion", "Step 3: No pneumothorax."]) == (
+        "There is no atelectasis. Right effusion. No pneumothorax.")
+
+
+def test_claim_without_a_clean_sentence_stays_unstated():
+    """Edema is kept (a, b) but a's sentence also asserts pneumonia and b's cardiomegaly (minority claims)."""
+    teachers = {
+        "a": [C("Edema", 1, 0, "Edema and pneumonia."), C("Pneumonia", 1, 0, "Edema and pneumonia."),
+              C("Pneumothorax", 0, 1, "No pneumothorax.")],
+        "b": [C("Edema", 1, 0, "Edema, cardiomegaly."), C("Cardiomegaly", 1, 0, "Edema, cardiomegaly."),
+              C("Pneumothorax", 0, 1, "No pneumothorax.")],
+        "c": [C("Pneumothorax", 0, 0, "No pneumothorax.")],
+    }
+    result = vote(teachers)
+    assert result.stance == {"Edema": 1, "Pneumothorax": 0}
+    assert result.text == "No pneumothorax."
+    assert [k.sentence for k in result.kept] == ["", "No pneumothorax."]

@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "driftalign.cli.student_commands",
     "driftalign.cli.teacher_commands",
     "driftalign.cli.drift_commands",
+    "driftalign.cli.apo_commands",
     "driftalign.cli.eval_commands",
 ]
 

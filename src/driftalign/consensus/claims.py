@@ -17,6 +17,7 @@ i.e. (u's claims that contradict or are absent from t+  +  t+'s claims that u om
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,11 +98,20 @@ def agreement_record(teacher: dict[str, int], consensus: dict[str, int]) -> dict
     }
 
 
+# List and markdown decoration at the start of a sentence: "- ", "1. ", "Step 3: ", "**", "### ".
+_DECORATION = re.compile(r"^(?:\s*(?:[-*\u2022#]+|\d+[.)]|step\s+\d+\s*:)\s*)+", re.IGNORECASE)
+
+
+def clean_sentence(sentence: str) -> str:
+    """A sentence without list/markdown decoration and surrounding whitespace."""
+    return _DECORATION.sub("", sentence.replace("**", "")).strip()
+
+
 def join_sentences(sentences: Sequence[str]) -> str:
-    """Join sentences into one text, each ending with terminal punctuation."""
+    """Join sentences into one text (decoration removed), each ending with terminal punctuation."""
     out = []
     for s in sentences:
-        s = s.strip()
+        s = clean_sentence(s)
         if s:
             out.append(s if s[-1] in ".!?" else s + ".")
     return " ".join(out)

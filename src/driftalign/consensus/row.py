@@ -41,6 +41,7 @@ class ConsensusRow(BaseModel):
     negatives: list[Negative] = Field(default_factory=list)
     cache_key: str = ""
     synthetic: bool = False
+    details: dict[str, Any] = Field(default_factory=dict, description="strategy-specific bookkeeping")
 
 
 def read_consensus(path: str | Path) -> list[ConsensusRow]:

@@ -8,10 +8,12 @@ Given the claims of the n non-refusing teachers of one study:
 2. the kept claim's side is the most common side among its supporters that give one
    (ties: the side named by the alphabetically first teacher; none given: no side);
 3. each kept claim is stated by one supporting sentence: the candidate sentences are the
-   supporters' sentences that assert it; the chosen one is the most consistent — fewest mentions
-   that disagree with the kept set (unsupported finding, other polarity, other side), then most
-   mentions that agree, then the teacher with the highest overall agreement, then the shortest,
-   then teacher name (fully deterministic);
+   supporters' sentences that assert it and state nothing outside the kept set (every claim in
+   them is a kept (finding, polarity); a claim without such a sentence stays unstated in t+ —
+   better to omit a majority claim than to assert a minority one); the chosen one is the most
+   specific (fewest claims: a descriptive sentence per finding, not an impression list), then
+   one that names the majority side, then the teacher with the highest overall agreement, then the
+   shortest, then teacher name (fully deterministic);
 4. a sentence already chosen for an earlier claim and stating this one too covers it (dedupe);
 5. t+ lists the sentences in a stable order: positive claims, then uncertain, then negative, each
    in CheXpert order of the 14 observations.
@@ -85,8 +87,9 @@ def majority_side(finding: str, polarity: int, supporters: tuple[str, ...],
 
 
 def _agrees(claim: Claim, kept: dict[str, KeptClaim]) -> bool:
+    """Same finding and polarity as a kept claim (sides only rank candidates: a finding may have several)."""
     k = kept.get(claim.finding)
-    return k is not None and k.polarity == claim.polarity and (k.side is None or claim.side in (None, k.side))
+    return k is not None and k.polarity == claim.polarity
 
 
 def _pick_sentence(k: KeptClaim, claims: dict[str, list[Claim]], kept: dict[str, KeptClaim],
@@ -101,9 +104,13 @@ def _pick_sentence(k: KeptClaim, claims: dict[str, list[Claim]], kept: dict[str,
             if not any(c.key == (k.finding, k.polarity) for c in sentence_claims):
                 continue
             agree = sum(_agrees(c, kept) for c in sentence_claims)
+            if agree < len(sentence_claims):
+                continue  # would bring a non-majority claim into t+
             sentence = sentence_claims[0].sentence
-            key = (-(len(sentence_claims) - agree), agree, teacher_agreement.get(teacher, 0.0),
-                   -len(sentence), [-ord(ch) for ch in teacher])
+            side_ok = k.side is None or any(c.key == (k.finding, k.polarity) and c.side == k.side
+                                            for c in sentence_claims)
+            key = (-len(sentence_claims), side_ok,
+                   teacher_agreement.get(teacher, 0.0), -len(sentence), [-ord(ch) for ch in teacher])
             if best_key is None or key > best_key:
                 best_key, best = key, (teacher, sentence)
     return best
@@ -130,6 +137,9 @@ def vote(claims: dict[str, list[Claim]]) -> VoteResult | None:
     for f, k in kept.items():
         if f not in covered:
             teacher, sentence = _pick_sentence(k, claims, kept, teacher_agreement)
+            if not sentence:  # every supporting sentence also states a non-majority claim
+                final.append(k)
+                continue
             sentences.append(sentence)
             for c in claims[teacher]:
                 if c.sentence == sentence and _agrees(c, kept):

@@ -1,0 +1,70 @@
+"""How good is t+? Label F1 of the consensus text against the study labels, beside each teacher's.
+
+Measured with the project's report labeler (`driftalign.labeling.label_reports`) on the rows'
+studies: positive-class micro precision / recall / F1 over the 14 CheXpert observations (a
+prediction counts as positive when the labeler says 1; the truth when the study label is 1), and
+per-finding accuracy on the five MS-CXR-T findings (present = label 1, anything else = absent).
+A teacher that refused or did not answer a study predicts nothing for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
+from driftalign.data.dataset import Dataset
+
+
+def positive_f1(pred: list[dict[str, int | None]], true: list[dict[str, int | None]]) -> dict[str, float]:
+    """Micro P/R/F1 of the positive class over all (study, observation) pairs."""
+    tp = fp = fn = 0
+    for p, t in zip(pred, true, strict=True):
+        for name in OBSERVATIONS:
+            hit, gold = p.get(name) == 1, t.get(name) == 1
+            tp += hit and gold
+            fp += hit and not gold
+            fn += gold and not hit
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def finding_accuracy(pred: list[dict[str, int | None]], true: list[dict[str, int | None]]) -> dict[str, float]:
+    """Accuracy of present (1) vs absent (anything else) per MS-CXR-T finding, and their average."""
+    out = {}
+    for name, short in MSCXRT_FINDINGS.items():
+        correct = sum((p.get(name) == 1) == (t.get(name) == 1) for p, t in zip(pred, true, strict=True))
+        out[short] = correct / len(true) if true else 0.0
+    out["Avg."] = sum(out.values()) / len(MSCXRT_FINDINGS)
+    return out
+
+
+def _scores(texts: list[str], true: list[dict[str, int | None]]) -> dict[str, Any]:
+    from driftalign.labeling import label_reports
+
+    pred = label_reports(texts)
+    return {**positive_f1(pred, true), "accuracy": finding_accuracy(pred, true)}
+
+
+def consensus_quality(ds: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"consensus": scores of t+, "teachers": {name: scores}, "drift": {name: mean d_u}} on the rows' studies."""
+    if not rows:
+        return {}
+    true = [ds.study(r["study_id"]).labels for r in rows]
+    teachers = sorted({t for r in rows for t in r["teachers"]})
+    answers = {t: [] for t in teachers}
+    drift: dict[str, list[float]] = {t: [] for t in teachers}
+    for r in rows:
+        by_teacher = {n["teacher"]: n for n in r["negatives"]}
+        for t in teachers:
+            n = by_teacher.get(t)
+            answers[t].append("" if n is None or n["refusal"] else n["response"])
+            if t in r["teachers"]:
+                drift[t].append(r["teachers"][t]["drift"])
+    return {
+        "consensus": _scores([r["chosen"] for r in rows], true),
+        "teachers": {t: _scores(answers[t], true) for t in teachers},
+        "drift": {t: sum(v) / len(v) for t, v in drift.items() if v},
+        "studies": len(rows),
+    }

@@ -1,0 +1,275 @@
+"""`driftalign consensus`: one consensus trajectory t+ per study, with its negatives, as CONSENSUS.jsonl.
+
+Strategies (`--strategy`):
+* model  — SPEC §3 eq. 7, the paper's: the SPD student writes t+ from the image, the prompt and
+           the teachers' trajectories (`consensus.model`);
+* vote   — label-free claim-level majority vote over the teachers (`consensus.vote`);
+* hybrid — the model's t+ checked claim by claim against the vote, the vote wins conflicts.
+
+Every row records the claims of t+, who supports each, how every teacher relates to t+ (agreement,
+contradictions, drift d_u) and the negatives (teacher, response, drift, refusal) — see
+`consensus.row`. Refusing teachers (`meta.refusal`) do not vote and are not shown to the model;
+their responses stay in the negatives list flagged `refusal` (APO drops them unless
+`--keep-refusals`).
+
+Caching: the output's `cache_key` hashes the strategy, the model's files (model/hybrid), the
+dataset files (studies, trajectories, images for model/hybrid), split, teachers, prompt, decoding
+options and CONSENSUS_VERSION. A finished file with the same key is reused as is; an interrupted
+run resumes from `<out>.partial` (one appended line per study). A sidecar `<out stem>.summary.json`
+holds the measured quality: label F1 of t+ against the study labels, beside each teacher's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from rich.progress import Progress
+
+from driftalign.config import StageConfig
+from driftalign.consensus.claims import Claim, agreement_record, extract_claims, stance
+from driftalign.consensus.hybrid import hybrid
+from driftalign.consensus.model import consensus_prompt
+from driftalign.consensus.quality import consensus_quality
+from driftalign.consensus.row import ConsensusRow, read_consensus
+from driftalign.consensus.vote import vote
+from driftalign.constants import STUDENT_PROMPT
+from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
+from driftalign.data.io import write_json, write_jsonl
+from driftalign.data.schema import Study, Trajectory
+from driftalign.errors import ConfigError, DatasetError
+
+CONSENSUS_VERSION = "consensus-v1"
+Strategy = Literal["model", "vote", "hybrid"]
+
+
+class ConsensusConfig(StageConfig):
+    """Options of `driftalign consensus` (flags == YAML keys)."""
+
+    data: Path = Field(description="dataset directory with trajectories.jsonl")
+    out: Path = Field(description="CONSENSUS.jsonl to write")
+    model: Path | None = Field(None, description="SPD model directory (or SPD output dir); needed by model/hybrid")
+    strategy: Strategy = Field("model", description="model (paper, eq. 7), vote (claim-level majority) or hybrid")
+    split: str = Field("train", description="dataset split ('all' for every study)")
+    teachers: str = Field("all", description="'all' or a comma-separated list of teacher names")
+    prompt: str = Field(STUDENT_PROMPT, description="the student's prompt l (the model strategy appends T to it)")
+    batch_size: int = Field(8, ge=1, description="studies per generation batch (model/hybrid)")
+    max_new_tokens: int = Field(192, ge=1, description="max tokens of the model's t+")
+    max_teacher_chars: int = Field(1500, ge=50, description="each teacher trajectory is cut to this many characters in the prompt")
+    backend: Literal["transformers", "vllm"] = Field("transformers", description="generation backend (model/hybrid)")
+    resume: bool = Field(True, description="resume an interrupted run from <out>.partial")
+
+    @model_validator(mode="after")
+    def _model_needed(self) -> ConsensusConfig:
+        if self.strategy != "vote" and self.model is None:
+            raise ValueError(f"--strategy {self.strategy} needs --model SPD_DIR")
+        return self
+
+    def teacher_names(self) -> list[str] | None:
+        if self.teachers.strip() == "all":
+            return None
+        return [t.strip() for t in self.teachers.split(",") if t.strip()]
+
+
+@dataclass(frozen=True)
+class ConsensusSummary:
+    out: Path
+    rows: int
+    skipped: int
+    cache_hit: bool
+    quality: dict[str, Any]
+
+    def line(self) -> str:
+        f1 = self.quality.get("consensus", {}).get("f1", float("nan"))
+        return (f"{self.rows} consensus rows ({self.skipped} studies skipped: no answering teacher)"
+                f"{' [cache hit]' if self.cache_hit else ''}; t+ label F1 {f1:.3f} -> {self.out}")
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+def _answering(trajs: list[Trajectory]) -> list[Trajectory]:
+    """Teachers that vote / are shown to the model: non-empty, not refusals."""
+    return [t for t in trajs if t.response.strip() and not t.meta.get("refusal")]
+
+
+def study_inputs(ds: Dataset, cfg: ConsensusConfig) -> list[tuple[Study, list[Trajectory]]]:
+    """(study, its trajectories sorted by teacher) for the split's studies that have any."""
+    if not ds.trajectories:
+        raise DatasetError(f"{ds.root / TRAJECTORIES_FILE}: no trajectories")
+    names = cfg.teacher_names()
+    if names is not None:
+        unknown = sorted(set(names) - set(ds.teachers))
+        if unknown:
+            raise ConfigError(f"--teachers: {unknown} not in {ds.root / TRAJECTORIES_FILE} (have {ds.teachers})")
+    by_study = ds.trajectories_by_study(names)
+    studies = [s for s in ds.split(cfg.split) if s.study_id in by_study]
+    if not studies:
+        raise DatasetError(f"{ds.root}: no study of split {cfg.split!r} has trajectories")
+    return [(s, sorted(by_study[s.study_id], key=lambda t: t.teacher)) for s in studies]
+
+
+def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
+    """Content hash of everything that determines the consensus rows (module docstring)."""
+    from driftalign.training.reference_cache import directory_fingerprint, files_fingerprint
+
+    files = [ds.root / STUDIES_FILE, ds.root / TRAJECTORIES_FILE]
+    if cfg.strategy != "vote":
+        files += sorted({p for s in ds.studies for p in ds.image_paths(s)})
+    parts = {
+        "version": CONSENSUS_VERSION, "strategy": cfg.strategy, "split": cfg.split, "teachers": cfg.teachers,
+        "data": files_fingerprint(files), "prompt": cfg.prompt,
+        "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.strategy != "vote" else None,
+        "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.strategy != "vote" else None,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# ---- one row -----------------------------------------------------------------------------------
+
+
+def build_row(study: Study, trajs: list[Trajectory], chosen: str, cfg: ConsensusConfig,
+              claims: dict[str, list[Claim]], key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CONSENSUS.jsonl row: t+'s claims, supporters, per-teacher agreement and drift, negatives."""
+    chosen_claims = extract_claims(chosen)
+    chosen_stance = stance(chosen_claims)
+    stances = {t: stance(cs) for t, cs in claims.items()}
+    teachers = {t: agreement_record(s, chosen_stance) for t, s in stances.items()}
+    for t in trajs:
+        if t.teacher not in teachers:
+            teachers[t.teacher] = {"refusal": True, "drift": 1.0}
+    row = ConsensusRow(
+        study_id=study.study_id, prompt=cfg.prompt, chosen=chosen, strategy=cfg.strategy,
+        supporters={f: [t for t, s in sorted(stances.items()) if s.get(f) == p] for f, p in chosen_stance.items()},
+        claims=[{"finding": c.finding, "polarity": c.polarity, "side": c.side, "sentence_index": c.sentence_index}
+                for c in chosen_claims],
+        teachers=teachers,
+        negatives=[{"teacher": t.teacher, "response": t.response, "drift": teachers[t.teacher]["drift"],
+                    "refusal": t.teacher not in claims} for t in trajs if t.response.strip()],
+        cache_key=key, synthetic=bool(study.meta.get("synthetic")), details=extra or {},
+    )
+    return row.model_dump(mode="json")
+
+
+def _vote_details(voted) -> dict[str, Any]:
+    return {"kept": [k.to_dict() for k in voted.kept], "n_voters": voted.n_teachers}
+
+
+# ---- strategies ----------------------------------------------------------------------------------
+
+
+def _claims(trajs: list[Trajectory]) -> dict[str, list[Claim]]:
+    return {t.teacher: extract_claims(t.response) for t in _answering(trajs)}
+
+
+def _make_backend(cfg: ConsensusConfig):
+    from driftalign.generation.backend import SamplingConfig, make_backend
+    from driftalign.training.apo import resolve_model_dir
+
+    return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), SamplingConfig(max_new_tokens=cfg.max_new_tokens))
+
+
+def _generate(backend, ds: Dataset, batch: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig) -> list[str]:
+    from driftalign.generation.backend import GenerationRequest
+
+    requests = [GenerationRequest(images=ds.load_images(s),
+                                  prompt=consensus_prompt(cfg.prompt, [t.response for t in _answering(trajs)],
+                                                          cfg.max_teacher_chars))
+                for s, trajs in batch]
+    return [outs[0].strip() for outs in backend.generate(requests)]
+
+
+def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig, key: str,
+                   backend=None) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Yield (study_id, row or None when no teacher answered) in batches of cfg.batch_size."""
+    for start in range(0, len(items), cfg.batch_size):
+        batch = items[start:start + cfg.batch_size]
+        answered = [(s, trajs) for s, trajs in batch if _answering(trajs)]
+        model_text: dict[str, str] = {}
+        if cfg.strategy != "vote" and answered:
+            texts = _generate(backend, ds, answered, cfg)
+            model_text = {s.study_id: text for (s, _), text in zip(answered, texts, strict=True)}
+        for study, trajs in batch:
+            claims = _claims(trajs)
+            voted = vote(claims)
+            if voted is None:
+                yield study.study_id, None
+                continue
+            if cfg.strategy == "vote":
+                yield study.study_id, build_row(study, trajs, voted.text, cfg, claims, key, _vote_details(voted))
+            elif cfg.strategy == "model":
+                yield study.study_id, build_row(study, trajs, model_text[study.study_id], cfg, claims, key)
+            else:
+                merged = hybrid(extract_claims(model_text[study.study_id]), voted)
+                details = {"model_text": model_text[study.study_id], "sources": merged.sources,
+                           "conflicts": merged.conflicts, "unsupported": merged.unsupported}
+                yield study.study_id, build_row(study, trajs, merged.text, cfg, claims, key, details)
+
+
+# ---- the stage -----------------------------------------------------------------------------------
+
+
+def summary_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".summary.json")
+
+
+def _partial_rows(path: Path, key: str) -> dict[str, dict[str, Any] | None]:
+    """Rows of an interrupted run (a torn last line is dropped); None marks a skipped study."""
+    rows: dict[str, dict[str, Any] | None] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+                obj = json.loads(line)
+                if obj["cache_key"] == key:
+                    rows[obj["study_id"]] = obj.get("row")
+    return rows
+
+
+def _cached(out: Path, key: str) -> bool:
+    if not out.is_file() or not summary_path(out).is_file():
+        return False
+    summary = json.loads(summary_path(out).read_text(encoding="utf-8"))
+    return summary.get("cache_key") == key and all(r.cache_key == key for r in read_consensus(out))
+
+
+def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
+    """Write CONSENSUS.jsonl (+ summary) for `cfg`; reuse a finished file with the same cache key."""
+    ds = load_dataset(cfg.data, verify_images=False)
+    items = study_inputs(ds, cfg)
+    model_dir = None
+    if cfg.strategy != "vote":
+        from driftalign.training.apo import resolve_model_dir
+
+        model_dir = resolve_model_dir(cfg.model)
+    key = cache_key(cfg, ds, model_dir)
+    if _cached(cfg.out, key):
+        summary = json.loads(summary_path(cfg.out).read_text(encoding="utf-8"))
+        return ConsensusSummary(cfg.out, summary["rows"], summary["skipped"], True, summary["quality"])
+    partial = cfg.out.with_name(cfg.out.name + ".partial")
+    done = _partial_rows(partial, key) if cfg.resume else {}
+    todo = [(s, t) for s, t in items if s.study_id not in done]
+    if todo and cfg.strategy != "vote" and backend is None:
+        backend = _make_backend(cfg)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    with partial.open("a" if cfg.resume else "w", encoding="utf-8") as f, Progress(transient=True) as bar:
+        task = bar.add_task(f"consensus ({cfg.strategy})", total=len(todo))
+        for study_id, row in consensus_rows(ds, todo, cfg, key, backend):
+            done[study_id] = row
+            f.write(json.dumps({"study_id": study_id, "cache_key": key, "row": row}, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.advance(task)
+    rows = [done[s.study_id] for s, _ in items if done.get(s.study_id) is not None]
+    write_jsonl(cfg.out, rows)
+    quality = consensus_quality(ds, rows)
+    skipped = len(items) - len(rows)
+    write_json(summary_path(cfg.out), {"cache_key": key, "strategy": cfg.strategy, "rows": len(rows),
+                                       "skipped": skipped, "synthetic": any(r["synthetic"] for r in rows),
+                                       "quality": quality})
+    partial.unlink(missing_ok=True)
+    return ConsensusSummary(cfg.out, len(rows), skipped, False, quality)
