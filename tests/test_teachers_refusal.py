@@ -24,6 +24,10 @@ ANSWERS = [
     "Findings: bilateral perihilar haziness and Kerley B lines suggest interstitial edema. " * 6
     + "As an AI I cannot replace a radiologist.",  # long reading, disclaimer at the end
     "The image cannot exclude a small pneumothorax at the apex; otherwise clear lungs.",
+    "As an AI, I'm not capable of making medical diagnoses, but I can describe features in the image that "
+    "relate to the stated diagnosis.\n\nThere is a patchy opacity in the left lingula.",  # disclaimer + pivot
+    "I cannot provide a diagnosis. There is a patchy opacity in the left lower lobe with air bronchograms, "
+    "and blunting of the right costophrenic angle suggests a small effusion. The heart size is normal.",
 ]
 
 
@@ -37,6 +41,8 @@ def test_readings_are_not_flagged(text):
     assert is_refusal(text) is False
 
 
-def test_short_answer_with_refusal_later_is_flagged():
-    text = "Thank you for sharing this image. Unfortunately, I cannot interpret radiographs."
+def test_refusal_with_only_boilerplate_around_it_is_flagged():
+    text = ("Thank you for sharing this image. Unfortunately, I cannot interpret radiographs. Please consult a "
+            "qualified radiologist or another healthcare professional who can review the study in full clinical "
+            "context and compare it with prior examinations.")
     assert is_refusal(text) is True

@@ -37,6 +37,7 @@ from driftalign.teachers.redact import Redactor
 MAX_BACKOFF_S = 60.0
 IMAGE_TOKEN_ESTIMATE = 800  # a chest X-ray at the providers' default detail; corrected by `usage`
 FATAL_STATUSES = frozenset({401, 403, 404})
+EXTENSION_FIELD = "driftalign_meta"  # optional extra field of the simulated-teacher server
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ChatResult:
     latency_s: float
     attempts: int
     model: str
+    extra: dict[str, Any] | None = None  # the server's `driftalign_meta` extension (simulated teachers)
 
 
 class RequestFailed(Exception):
@@ -197,7 +199,8 @@ class TeacherClient:
         status = response.status_code
         if status == 200:
             try:
-                text, finish, p_tok, c_tok = parse_completion(response.json())
+                body = response.json()
+                text, finish, p_tok, c_tok = parse_completion(body)
             except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
                 self.limiter.settle(estimate, 0)
                 return _Retryable(self._scrub(f"malformed response body ({e})"))
@@ -205,7 +208,8 @@ class TeacherClient:
             c_tok = int(c_tok) if c_tok is not None else len(text) // 4 + 1
             self.limiter.settle(estimate, p_tok + c_tok)
             return ChatResult(text=text, finish_reason=finish, prompt_tokens=p_tok, completion_tokens=c_tok,
-                              latency_s=latency, attempts=attempt, model=self.spec.model)
+                              latency_s=latency, attempts=attempt, model=self.spec.model,
+                              extra=body.get(EXTENSION_FIELD) if isinstance(body.get(EXTENSION_FIELD), dict) else None)
         self.limiter.settle(estimate, 0)
         message = self._scrub(f"HTTP {status} from {self.url}: {error_message(response)}")
         if status == 429 or status >= 500:

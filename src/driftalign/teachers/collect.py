@@ -32,7 +32,7 @@ from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset, load_dataset, re
 from driftalign.data.io import write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import DriftalignError
-from driftalign.teachers.client import RequestFailed, TeacherClient, image_data_url
+from driftalign.teachers.client import ChatResult, RequestFailed, TeacherClient, image_data_url
 from driftalign.teachers.config import TeacherSpec, load_teachers
 from driftalign.teachers.ratelimit import RateLimiter
 from driftalign.teachers.refusal import is_refusal
@@ -103,10 +103,10 @@ def plan_jobs(dataset: Dataset, studies: Sequence[Study], specs: Sequence[Teache
     return jobs
 
 
-def answer_meta(spec: TeacherSpec, job: Job, result) -> dict:
+def answer_meta(spec: TeacherSpec, job: Job, result: ChatResult) -> dict:
     """The trajectory's meta: what was asked of whom, what it cost, how long it took."""
     cost = (result.prompt_tokens * spec.price_per_1k.input + result.completion_tokens * spec.price_per_1k.output) / 1000
-    return {
+    meta = {
         "model": result.model,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
@@ -118,6 +118,10 @@ def answer_meta(spec: TeacherSpec, job: Job, result) -> dict:
         "prompt_hash": job.prompt_hash,
         "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if result.extra is not None:  # the simulated teachers' own record (claims, drift events, synthetic)
+        meta["teacher_meta"] = result.extra
+        meta["synthetic"] = bool(result.extra.get("synthetic"))
+    return meta
 
 
 async def _run_job(job: Job, spec: TeacherSpec, client: TeacherClient, store: AnswerStore, state: TeacherState) -> None:

@@ -4,9 +4,12 @@ Hosted models sometimes answer a radiology question with a disclaimer and nothin
 I'm not capable of interpreting medical images", "I cannot provide a diagnosis"). Such answers are
 kept (drift measurement wants them) but flagged in `meta["refusal"]` so training can drop them.
 
-The rule is deliberately conservative: a refusal phrase in the *opening* of the answer, or an
-answer that is short and contains one anywhere. A long, substantive reading that ends with
-"consult a radiologist" is not a refusal.
+Rule, per answer:
+1. split into sentences; a *refusal sentence* matches one of the phrases below;
+2. no refusal sentence -> not a refusal; empty answer -> refusal;
+3. a refusal sentence that pivots ("..., but I can describe ...") is a disclaimer, not a refusal;
+4. otherwise it is a refusal unless the other sentences (minus "consult a radiologist" boilerplate)
+   still carry a reading of at least SUBSTANTIVE_CHARS characters.
 """
 
 from __future__ import annotations
@@ -20,21 +23,30 @@ _PHRASES = (
     r"diagnose|view|see|assess|read|help with)\b",
     r"\bunable to (?:provide|interpret|analy[sz]e|view|diagnose) (?:a |the |any |medical )*"
     r"(?:diagnos|medical|image|images|x-ray|radiograph)",
-    r"\bnot (?:able|qualified|capable) to (?:provide|interpret|diagnose|give) (?:a |any |medical )*"
-    r"(?:diagnos|medical|interpret)",
     r"\bi(?:'m| am) sorry,? but i (?:cannot|can't|can not|am unable|won't)\b",
 )
 _REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
+_PIVOT_RE = re.compile(r"\b(?:but|however),? (?:i|here)(?: can(?!'t| ?not)| will(?! not)|'s| is| am able)\b",
+                       re.IGNORECASE)
+_BOILERPLATE_RE = re.compile(r"\b(?:consult|healthcare professional|medical professional|qualified)\b", re.IGNORECASE)
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 
-OPENING_CHARS = 200   # a refusal phrase here marks the answer as a refusal
-SHORT_ANSWER_CHARS = 400  # an answer this short with a refusal phrase anywhere is a refusal
+SUBSTANTIVE_CHARS = 120  # a reading at least this long next to a refusal phrase makes it a disclaimer
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_RE.split(text.replace("\u2019", "'")) if s.strip()]
 
 
 def is_refusal(text: str) -> bool:
-    """True when the answer declines the task (see module docstring). Empty answers are refusals."""
-    normalized = " ".join(text.replace("\u2019", "'").split())
-    if not normalized:
+    """True when the answer declines the task (see module docstring)."""
+    sentences = _sentences(text)
+    if not sentences:
         return True
-    if _REFUSAL_RE.search(normalized[:OPENING_CHARS]):
-        return True
-    return len(normalized) <= SHORT_ANSWER_CHARS and _REFUSAL_RE.search(normalized) is not None
+    refusing = [s for s in sentences if _REFUSAL_RE.search(s)]
+    if not refusing:
+        return False
+    if any(_PIVOT_RE.search(s) for s in refusing):
+        return False
+    reading = " ".join(s for s in sentences if s not in refusing and not _BOILERPLATE_RE.search(s))
+    return len(reading) < SUBSTANTIVE_CHARS

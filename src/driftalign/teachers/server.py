@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.schema import Study
+from driftalign.teachers.client import EXTENSION_FIELD
 from driftalign.teachers.faults import (FAULT_429, FAULT_500, FAULT_DROP, FAULT_MALFORMED, FAULT_SLOW, OK,
                                         FaultConfig, FaultPlan)
 from driftalign.teachers.responder import Responder, TeacherReply
@@ -115,12 +116,15 @@ def completion_body(model: str, prompt: str, n_images: int, reply: TeacherReply,
     else:
         prompt_tokens = _estimate(prompt) + IMAGE_TOKENS * n_images
     digest = hashlib.sha256(f"{model}:{prompt}:{text}".encode()).hexdigest()[:24]
-    return {
+    body = {
         "id": f"chatcmpl-{digest}", "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                   "total_tokens": prompt_tokens + completion},
     }
+    if reply.meta:  # an extension field OpenAI clients ignore; driftalign keeps it as meta["teacher_meta"]
+        body[EXTENSION_FIELD] = reply.meta
+    return body
 
 
 class TeacherApp:
@@ -202,7 +206,10 @@ class TeacherApp:
             return Reply(0, None, outcome=FAULT_DROP)
         if fault == FAULT_MALFORMED:
             return Reply(200, b'{"id": "chatcmpl-broken", "choices": [{"message": ', outcome=FAULT_MALFORMED)
-        answer = self.responder.reply(model, study, prompt)
+        try:
+            answer = self.responder.reply(model, study, prompt)
+        except ValueError as e:  # e.g. a prompt the simulated teachers cannot parse
+            return openai_error(400, str(e), "invalid_prompt")
         limit = int(max_tokens) if isinstance(max_tokens, (int, float)) else None
         body = _json_bytes(completion_body(model, prompt, n_images, answer, limit))
         if fault == FAULT_SLOW:
