@@ -13,7 +13,15 @@ from driftalign.cli.options import config_command
 from driftalign.config import StageConfig, save_config
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import write_json
-from driftalign.synth.calibration import Cell, calibrate, max_abs_deviation, target
+from driftalign.synth.calibration import (
+    Cell,
+    PremiseResult,
+    calibrate,
+    max_abs_deviation,
+    premise_check,
+    target,
+    world_truths,
+)
 
 
 class SynthCalibrationConfig(StageConfig):
@@ -21,6 +29,8 @@ class SynthCalibrationConfig(StageConfig):
     seed: int = Field(0, description="seed of the truth sampler and of the teachers")
     stratified: bool = Field(True, description="number each balanced set's studies consecutively "
                                                "(low-discrepancy decisions); off = the sampler's own ids")
+    premise_world: int = Field(1500, description="also check the premise (majority vs each teacher, hinted) on the "
+                                                 "test split of a world of this many studies; 0 = skip")
     out: Path | None = Field(None, description="directory for calibration.json and the resolved config")
 
     @field_validator("studies")
@@ -28,6 +38,13 @@ class SynthCalibrationConfig(StageConfig):
     def _even(cls, v: int) -> int:
         if v < 2 or v % 2:
             raise ValueError(f"must be an even number >= 2, got {v}")
+        return v
+
+    @field_validator("premise_world")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
         return v
 
 
@@ -41,8 +58,21 @@ def calibration_table(cells: dict[str, dict[str, Cell]], studies: int) -> Table:
     return table
 
 
-def calibration_record(cells: dict[str, dict[str, Cell]], cfg: SynthCalibrationConfig) -> dict:
+def premise_table(result: PremiseResult) -> Table:
+    table = Table(title=f"Synthetic premise, hinted ({result.studies} test studies)")
+    table.add_column("trajectory")
+    table.add_column("spurious or wrong claims / study", justify="right")
+    for teacher, errors in result.teacher_errors.items():
+        table.add_row(teacher, f"{errors:.3f}")
+    table.add_row("majority of teachers", f"{result.majority_errors:.3f}", style="bold")
+    return table
+
+
+def calibration_record(cells: dict[str, dict[str, Cell]], cfg: SynthCalibrationConfig,
+                       premise: PremiseResult | None) -> dict:
     return {
+        "premise": None if premise is None else {"studies": premise.studies, "teacher_errors": premise.teacher_errors,
+                                                 "majority_errors": premise.majority_errors},
         "synthetic": True,
         "studies_per_finding": cfg.studies,
         "seed": cfg.seed,
@@ -58,12 +88,16 @@ def calibration_record(cells: dict[str, dict[str, Cell]], cfg: SynthCalibrationC
 
 def run_synth_calibration(cfg: SynthCalibrationConfig) -> None:
     cells = calibrate(cfg.studies, cfg.seed, stratified=cfg.stratified)
-    Console(width=120).print(calibration_table(cells, cfg.studies))
+    console = Console(width=120)
+    console.print(calibration_table(cells, cfg.studies))
+    premise = premise_check(world_truths(cfg.premise_world, cfg.seed), cfg.seed) if cfg.premise_world else None
+    if premise is not None:
+        console.print(premise_table(premise))
     unparsed = sum(c.unparsed for row in cells.values() for c in row.values())
     if unparsed:
         click.echo(f"warning: {unparsed} answers could not be parsed (counted as wrong)")
     if cfg.out is not None:
-        write_json(cfg.out / "calibration.json", calibration_record(cells, cfg))
+        write_json(cfg.out / "calibration.json", calibration_record(cells, cfg, premise))
         save_config(cfg, cfg.out)
     click.echo(f"max abs deviation: {max_abs_deviation(cells):.3f}")
 

@@ -146,3 +146,78 @@ def calibrate(studies: int = 2000, seed: int = 0, *, stratified: bool = True,
     """Build the balanced sets and measure every teacher on them."""
     sets = build_balanced_sets(studies, seed, stratified=stratified)
     return measure(sets, seed=seed, show_progress=show_progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# The method's premise: a claim-level majority over the teachers drifts less than any one of them.
+
+ClaimKey = tuple[str, int, "str | None"]
+
+
+def claim_keys(claims: list[dict]) -> set[ClaimKey]:
+    """(finding, polarity, side) of a trajectory's claims."""
+    return {(c["finding"], int(c["polarity"]), c.get("side")) for c in claims}
+
+
+def majority_keys(per_teacher: list[set[ClaimKey]]) -> set[ClaimKey]:
+    """Keys asserted by more than half of the (non-refusing) teachers given."""
+    counts: dict[ClaimKey, int] = {}
+    for keys in per_teacher:
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+    return {k for k, n in counts.items() if n > len(per_teacher) / 2}
+
+
+def claim_errors(keys: set[ClaimKey], truth: StudyTruth) -> int:
+    """Spurious or wrong claims vs the truth: a present claim of an absent finding, a present claim
+    with the wrong side, a negative claim of a present finding, 'No Finding' on an abnormal study."""
+    present = truth.present()
+    abnormal = bool(present - {"Support Devices"})
+    errors = 0
+    for finding, polarity, side in keys:
+        if finding == "No Finding":
+            errors += polarity == 1 and abnormal
+        elif polarity == 0:
+            errors += finding in present
+        elif finding not in present:
+            errors += 1
+        else:
+            true_side = truth.finding(finding).side
+            errors += side is not None and true_side is not None and side != true_side
+    return errors
+
+
+@dataclass(frozen=True)
+class PremiseResult:
+    """Mean spurious-or-wrong claims per study: each teacher's trajectory vs the majority."""
+
+    studies: int
+    teacher_errors: dict[str, float]
+    majority_errors: float
+
+
+def premise_check(truths: Sequence[StudyTruth], seed: int = 0,
+                  teachers: Sequence[str] = TEACHER_NAMES) -> PremiseResult:
+    """Hinted answers of every teacher per study; majority over the non-refusing ones (> half)."""
+    from driftalign.synth.teachers import hinted_prompt
+
+    totals = dict.fromkeys(teachers, 0)
+    majority_total = 0
+    for truth in truths:
+        prompt = hinted_prompt(truth)
+        answers = {t: get_teacher(t).answer(truth, prompt, seed=seed).meta for t in teachers}
+        for t, meta in answers.items():
+            totals[t] += claim_errors(claim_keys(meta["claims"]), truth)
+        voters = [claim_keys(m["claims"]) for m in answers.values() if not m["refusal"]]
+        majority_total += claim_errors(majority_keys(voters), truth) if voters else 0
+    n = max(len(truths), 1)
+    return PremiseResult(len(truths), {t: v / n for t, v in totals.items()}, majority_total / n)
+
+
+def world_truths(n: int, seed: int, split: str = "test") -> list[StudyTruth]:
+    """The truths of one split of an n-study world (the world's `sample_truths`, no images)."""
+    try:
+        from driftalign.synth.world import sample_truths
+    except ImportError:
+        from driftalign.synth.sampling import sample_truths
+    return [truth for truth, s in sample_truths(n, seed) if s == split]

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from driftalign.synth.teacher_phrases import (
     DEFAULT_LOCATION,
-    NO_FINDING_SENTENCE,
     OVERGENERALISABLE,
     SIDED,
     SIGN_DRIFTABLE,
@@ -158,7 +157,7 @@ def negative_sentences(profile: TeacherProfile, style: Style, truth: StudyTruth,
 
 def summary_sentence(style: Style, affirmed: list[str], omitted: dict[str, Seen]) -> Sentence:
     if not affirmed:
-        return Sentence(NO_FINDING_SENTENCE, [claim("No Finding", 1)])
+        return Sentence(style.normal_text(), [claim("No Finding", 1)])
     text = style.summary_text(join_names([SUMMARY_PHRASE[n] for n in affirmed]))
     events = [_event("omission", n, f"no image evidence given for the {s.side or ''} {n.lower()}".replace("  ", " "))
               for n, s in omitted.items()]

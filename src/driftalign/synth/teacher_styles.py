@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from driftalign.synth.teacher_phrases import Sentence
+from driftalign.synth.teacher_phrases import NO_FINDING_SENTENCE, Sentence
 from driftalign.synth.teacher_text import BLANK, Line, heading, paragraph
 
 MOONSHOT_PREAMBLE = "As an AI, I'm not capable of making medical diagnoses"
@@ -70,6 +70,10 @@ class Style:
 
     def summary_text(self, names: str) -> str:
         return f"Therefore, the image findings support the diagnosis of {names}."
+
+    def normal_text(self) -> str:
+        """The summary of a study diagnosed with 'no finding'."""
+        return NO_FINDING_SENTENCE
 
     def hinted(self, parts: HintedParts) -> list[Line]:
         intro = _s("Based on the image, the following observations support the diagnosis.")
@@ -148,6 +152,9 @@ class TerseStyle(Style):
     def summary_text(self, names: str) -> str:
         return f"Impression: {names}."
 
+    def normal_text(self) -> str:
+        return "Impression: no acute cardiopulmonary abnormality."
+
     def hinted(self, parts: HintedParts) -> list[Line]:
         return [paragraph(s) for s in parts.evidence + parts.extras] + [paragraph(parts.summary)]
 
@@ -161,6 +168,9 @@ class StepwiseStyle(Style):
 
     def summary_text(self, names: str) -> str:
         return f"Final answer: the image supports the diagnosis of {names}."
+
+    def normal_text(self) -> str:
+        return "Final answer: no acute cardiopulmonary abnormality is identified."
 
     def hinted(self, parts: HintedParts) -> list[Line]:
         steps = parts.evidence + parts.extras + parts.negatives
