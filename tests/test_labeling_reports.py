@@ -170,3 +170,11 @@ def test_multi_finding_report() -> None:
         "Cardiomegaly": 1, "Consolidation": 1, "Pleural Effusion": 1, "Pneumonia": -1,
         "Pneumothorax": 0, "Support Devices": 1,
     }
+
+
+def test_other_abnormalities_and_normal_phrases_decide_no_finding() -> None:
+    assert label_report("Lungs are hyperinflated consistent with COPD.")["No Finding"] is None
+    assert label_report("Degenerative changes of the thoracic spine.")["No Finding"] is None
+    assert label_report("No radiographic evidence of acute cardiopulmonary disease.")["No Finding"] == 1
+    labels = label_report("Lungs are clear bilaterally. Heart size and mediastinal contours are within normal limits.")
+    assert _nonnull(labels) == {"Cardiomegaly": 0, "Enlarged Cardiomediastinum": 0, "No Finding": 1}

@@ -221,7 +221,9 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec(r"(?:suspected|suspect|suspicious for|suspicion for|suspicion of|suspicious of|concerning for|concern for|worrisome for|worrisome)", U, F),
     TriggerSpec(r"(?:suggestive of|suggesting|suggests|suggest|raises the possibility of|raising the possibility of|possibility of)", U, F),
     TriggerSpec(r"(?:less likely|more likely|most likely|likely|unlikely|or less likely)", U, F),
-    TriggerSpec(r"(?:is|are|appears?|seems?) (?:less |more |most |also )?(?:likely|unlikely|possible|suspected|questioned|considered|a consideration|a possibility)", U, B),
+    # "pneumonia is likely." hedges what precedes; in "opacity is likely atelectasis" the plain
+    # forward "likely" applies instead (this backward form only matches at the end of a clause).
+    TriggerSpec(r"(?:is|are|appears?|seems?) (?:less |more |most |also )?(?:likely|unlikely|possible|suspected|questioned|considered|a consideration|a possibility)(?=\s*(?:[.,;:]|$))", U, B),
     TriggerSpec(r"(?:versus|vs\.?)", U, BI, 3, comma_bounded=True),
     TriggerSpec(r"(?:differential diagnosis (?:includes|would include)|differential includes|differential considerations include|consider|considered|consideration of)", U, F),
     TriggerSpec(r"(?:to )?(?:rule out|r/o|evaluate for|assess for|eval for|evaluation for)", U, F),
