@@ -94,7 +94,7 @@ def test_external_split_has_shifted_acquisition_and_prevalence(truths_2000) -> N
     assert max(t.acquisition.noise for t in internal) < min(t.acquisition.noise for t in external)
     assert all(abs(t.acquisition.rotation_deg) <= 4 for t in internal)
     assert all(abs(t.acquisition.rotation_deg) >= 4 for t in external)
-    assert all(abs(t.acquisition.brightness) >= 0.07 for t in external)
+    assert all(abs(t.acquisition.brightness) >= 0.06 for t in external)
     assert _prevalence(external, "No Finding") < _prevalence(internal, "No Finding") - 0.05
     assert _prevalence(external, "Support Devices") > _prevalence(internal, "Support Devices") + 0.05
 

@@ -89,17 +89,17 @@ def sample_acquisition(rng: np.random.Generator, *, external: bool = False) -> A
             rotation_deg=float(np.clip(rng.normal(0.0, 2.0), -4.0, 4.0)),
             contrast=float(rng.uniform(0.85, 1.2)),
             brightness=float(rng.uniform(-0.05, 0.05)),
-            noise=float(rng.uniform(0.01, 0.035)),
+            noise=float(rng.uniform(0.01, 0.03)),
             blur=float(rng.uniform(0.0, 0.5)),
         )
     sign = 1.0 if rng.random() < 0.5 else -1.0
     return Acquisition(
         body_scale=float(rng.uniform(0.84, 1.08)),
         rotation_deg=float(sign * rng.uniform(4.0, 9.0)),
-        contrast=float(rng.choice([rng.uniform(0.55, 0.8), rng.uniform(1.3, 1.6)])),
-        brightness=float(rng.choice([rng.uniform(-0.14, -0.07), rng.uniform(0.07, 0.14)])),
-        noise=float(rng.uniform(0.04, 0.07)),
-        blur=float(rng.uniform(0.5, 1.1)),
+        contrast=float(rng.choice([rng.uniform(0.6, 0.8), rng.uniform(1.25, 1.45)])),
+        brightness=float(rng.choice([rng.uniform(-0.1, -0.06), rng.uniform(0.06, 0.12)])),
+        noise=float(rng.uniform(0.035, 0.06)),
+        blur=float(rng.uniform(0.5, 1.0)),
     )
 
 

@@ -29,7 +29,7 @@ REGION_CENTRES: dict[str, tuple[float, float]] = {
     "perihilar": (0.25, 0.0),
     "apical": (0.42, -0.62),
 }
-EFFUSION_HEIGHT = {"small": 0.18, "moderate": 0.32, "large": 0.5}     # fluid height at the CP angle
+EFFUSION_HEIGHT = {"small": 0.22, "moderate": 0.34, "large": 0.5}     # fluid height at the CP angle
 PNEUMOTHORAX_SCALE = {"small": 0.8, "moderate": 0.64, "large": 0.48}  # collapsed-lung size factor
 EDEMA_STRENGTH = {"mild": 0.45, "moderate": 0.6, "severe": 0.75}
 
@@ -79,7 +79,7 @@ def consolidation(c: Canvas, f: Finding, strength: float) -> None:
     for side in sides(f.side):
         x0, y0 = _centre(c, side, f.location, "lower lobe")
         r = np.hypot((g.X - x0) / 0.2, (g.Y - y0) / 0.17)
-        patch = inside((r - 1.0 - 0.22 * irregular) * 0.17, 1.5 * g.px) * c.lung[side]
+        patch = inside((r - 1.0 - 0.3 * irregular) * 0.17, 1.5 * g.px) * c.lung[side]
         c.air *= 1.0 - 0.9 * strength * patch
         if f.detail == "air bronchograms":
             hx, hy = c.local(side, 0.17, -0.02)
@@ -108,7 +108,7 @@ def lung_opacity(c: Canvas, f: Finding, strength: float) -> None:
     for side in sides(f.side):
         x0, y0 = _centre(c, side, f.location, "lower lobe")
         haze = gaussian(g, x0, y0, 0.18, 0.15) * mottle
-        c.air *= 1.0 - 0.7 * strength * np.clip(haze, 0.0, 1.0) * c.lung[side]
+        c.air *= 1.0 - 0.8 * strength * np.clip(haze, 0.0, 1.0) * c.lung[side]
 
 
 def edema(c: Canvas, f: Finding, strength: float) -> None:
@@ -153,7 +153,7 @@ def fracture(c: Canvas, f: Finding, strength: float) -> None:
         window = inside(np.maximum(np.abs(u - (u0 + 0.09)) - 0.09, np.abs(g.Y - y0) - 1.2 * a.rib_spacing), g.px)
         c.rib_shift += 0.5 * strength * window
         x0, _ = c.local(side, u0, y0)
-        c.extra += 0.2 * strength * disc(g, x0, y0, 0.05)
+        c.extra += 0.22 * strength * disc(g, x0, y0, 0.055)
 
 
 def pleural_other(c: Canvas, f: Finding, strength: float) -> None:
