@@ -18,6 +18,7 @@ from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import ConfigError
 from driftalign.synth import world as world_module
+from driftalign.synth.sampling import DEVICES
 from driftalign.synth.truth import StudyTruth
 from driftalign.synth.world import build_world, sample_truth, sample_truths
 
@@ -82,7 +83,7 @@ def test_findings_carry_details() -> None:
             if f.name == "Lung Lesion":
                 assert f.detail in ("nodule", "mass")
             if f.name == "Support Devices":
-                assert f.detail in world_module.__dict__.get("DEVICES", ()) or f.detail
+                assert f.detail in DEVICES
         assert not set(t.negatives) & t.present(), "a negative contradicts a finding"
     devices = Counter(f.detail for t in truths for f in t.findings if f.name == "Support Devices")
     assert {"endotracheal tube", "central venous catheter", "pacemaker", "nasogastric tube", "chest tube"} <= set(devices)
