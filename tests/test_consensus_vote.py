@@ -132,3 +132,13 @@ def test_claim_without_a_clean_sentence_stays_unstated():
     assert result.stance == {"Edema": 1, "Pneumothorax": 0}
     assert result.text == "No pneumothorax."
     assert [k.sentence for k in result.kept] == ["", "No pneumothorax."]
+
+
+def test_positive_f1_hand_computed():
+    """Study 1: pred {Edema, PE}, truth {Edema, Pnx} -> tp 1, fp 1, fn 1; study 2: pred {}, truth {Edema} -> fn 1.
+    P = 1/2, R = 1/3, F1 = 2 * (1/2 * 1/3) / (1/2 + 1/3) = 0.4."""
+    from driftalign.consensus.quality import positive_f1
+
+    pred = [{"Edema": 1, "Pleural Effusion": 1, "Pneumothorax": 0}, {"Edema": -1}]
+    true = [{"Edema": 1, "Pneumothorax": 1}, {"Edema": 1}]
+    assert positive_f1(pred, true) == pytest.approx({"precision": 0.5, "recall": 1 / 3, "f1": 0.4})

@@ -3,7 +3,8 @@
 Measured with the project's report labeler (`driftalign.labeling.label_reports`) on the rows'
 studies: positive-class micro precision / recall / F1 over the 14 CheXpert observations (a
 prediction counts as positive when the labeler says 1; the truth when the study label is 1), and
-per-finding accuracy on the five MS-CXR-T findings (present = label 1, anything else = absent).
+the balanced top-1 accuracy on the five MS-CXR-T findings of `driftalign.metrics.mscxrt_accuracy`
+(the same numbers `driftalign eval` reports).
 A teacher that refused or did not answer a study predicts nothing for it.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
+from driftalign.constants import OBSERVATIONS
 from driftalign.data.dataset import Dataset
 
 
@@ -30,28 +31,20 @@ def positive_f1(pred: list[dict[str, int | None]], true: list[dict[str, int | No
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def finding_accuracy(pred: list[dict[str, int | None]], true: list[dict[str, int | None]]) -> dict[str, float]:
-    """Accuracy of present (1) vs absent (anything else) per MS-CXR-T finding, and their average."""
-    out = {}
-    for name, short in MSCXRT_FINDINGS.items():
-        correct = sum((p.get(name) == 1) == (t.get(name) == 1) for p, t in zip(pred, true, strict=True))
-        out[short] = correct / len(true) if true else 0.0
-    out["Avg."] = sum(out.values()) / len(MSCXRT_FINDINGS)
-    return out
-
-
-def _scores(texts: list[str], true: list[dict[str, int | None]]) -> dict[str, Any]:
+def _scores(study_ids: list[str], texts: list[str], true: list[dict[str, int | None]]) -> dict[str, Any]:
     from driftalign.labeling import label_reports
+    from driftalign.metrics import mscxrt_accuracy
 
     pred = label_reports(texts)
-    return {**positive_f1(pred, true), "accuracy": finding_accuracy(pred, true)}
+    return {**positive_f1(pred, true), "accuracy": mscxrt_accuracy(study_ids, pred, true)[0]}
 
 
 def consensus_quality(ds: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """{"consensus": scores of t+, "teachers": {name: scores}, "drift": {name: mean d_u}} on the rows' studies."""
     if not rows:
         return {}
-    true = [ds.study(r["study_id"]).labels for r in rows]
+    ids = [r["study_id"] for r in rows]
+    true = [ds.study(i).labels for i in ids]
     teachers = sorted({t for r in rows for t in r["teachers"]})
     answers = {t: [] for t in teachers}
     drift: dict[str, list[float]] = {t: [] for t in teachers}
@@ -63,8 +56,8 @@ def consensus_quality(ds: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]
             if t in r["teachers"]:
                 drift[t].append(r["teachers"][t]["drift"])
     return {
-        "consensus": _scores([r["chosen"] for r in rows], true),
-        "teachers": {t: _scores(answers[t], true) for t in teachers},
+        "consensus": _scores(ids, [r["chosen"] for r in rows], true),
+        "teachers": {t: _scores(ids, answers[t], true) for t in teachers},
         "drift": {t: sum(v) / len(v) for t, v in drift.items() if v},
         "studies": len(rows),
     }

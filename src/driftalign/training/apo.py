@@ -72,6 +72,7 @@ class APOConfig(TrainingStageConfig):
     weights: Literal["uniform", "drift"] = Field(
         "uniform", description="teacher weights w_u: uniform (paper) or drift (grows with disagreement from t+)")
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
+    lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper APO: {APO_LR}]")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
     ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
     reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
