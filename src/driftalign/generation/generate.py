@@ -68,14 +68,14 @@ def _progress() -> Progress:
     return Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
 
 
-def generate_predictions(backend: GenerationBackend, ds: Dataset, studies: list[Study], prompt: str,
-                         out: Path, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+def generate_predictions(backend: GenerationBackend, sampling: SamplingConfig, ds: Dataset, studies: list[Study],
+                         prompt: str, out: Path, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
     """Generate for `studies`, appending to `rows` and rewriting `out` atomically after each batch."""
     with _progress() as progress:
         task = progress.add_task("generate", total=len(studies))
         for batch in _batches(studies, batch_size):
             requests = [GenerationRequest(images=ds.load_images(s), prompt=prompt) for s in batch]
-            for study, texts in zip(batch, backend.generate(requests), strict=True):
+            for study, texts in zip(batch, backend.generate(requests, sampling), strict=True):
                 rows.extend(prediction_rows(study.study_id, texts))
             write_jsonl(out, rows)
             progress.advance(task, len(batch))
@@ -83,7 +83,10 @@ def generate_predictions(backend: GenerationBackend, ds: Dataset, studies: list[
 
 
 def run_generate(cfg: GenerateConfig, backend: GenerationBackend | None = None) -> int:
-    """Write predictions for the split's studies; returns the number of rows in --out."""
+    """Write predictions for the split's studies; returns the number of rows in --out.
+
+    `backend` (optional) reuses an already loaded backend; the config's sampling options apply to it.
+    """
     sampling = cfg.sampling()
     ds = load_dataset(cfg.data, with_trajectories=False, verify_images=False)
     studies = ds.split(cfg.split)
@@ -97,7 +100,7 @@ def run_generate(cfg: GenerateConfig, backend: GenerationBackend | None = None) 
 
         torch.manual_seed(cfg.seed)
         backend = backend or make_backend(cfg.backend, str(cfg.model), sampling)
-        rows = generate_predictions(backend, ds, todo, cfg.prompt, cfg.out, rows, cfg.batch_size)
+        rows = generate_predictions(backend, sampling, ds, todo, cfg.prompt, cfg.out, rows, cfg.batch_size)
     elif not cfg.out.is_file():
         write_jsonl(cfg.out, rows)
     return len(rows)

@@ -22,7 +22,10 @@ def load_processor(path: str | Path) -> ProcessorMixin:
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path}: model directory not found")
-    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    try:
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot load a processor ({str(e).splitlines()[0]})") from None
     if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
         raise ConfigError(
             f"{path}: AutoProcessor returned {type(processor).__name__}, not a processor with an image processor "

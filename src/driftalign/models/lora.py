@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 import torch
+from pathlib import Path
+
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
 
@@ -75,3 +77,16 @@ def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:
+    """Load the base model from disk, apply the saved adapter, merge it and save a plain model.
+
+    Merging from files (not from the in-memory training model) works the same under DDP,
+    DeepSpeed ZeRO-3 and FSDP, where the training model's weights may be sharded across ranks.
+    """
+    from driftalign.models.load import load_model
+
+    merged = PeftModel.from_pretrained(load_model(base_dir), str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out_dir, safe_serialization=True)
+    return Path(out_dir)

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, set_seed
 
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.models.load import load_student
-from driftalign.models.lora import trainable_parameter_count
+from driftalign.models.lora import merge_adapter, trainable_parameter_count
 from driftalign.training.chat import encode_example
 from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
@@ -51,17 +51,24 @@ class SPDDataset(torch.utils.data.Dataset):
 
 
 def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
-    """Save adapter/ (LoRA) and final/ (merged or full model + processor) from the main process."""
+    """Save OUT/final (a plain model + processor) and, with LoRA, OUT/adapter. Call on every rank.
+
+    `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes from the main
+    process; with LoRA the merge is done from the saved files (`merge_adapter`), so it does not
+    depend on how the training model was sharded.
+    """
     final_dir = cfg.out / FINAL_DIR
-    if not trainer.is_world_process_zero():
-        return final_dir
-    model = trainer.accelerator.unwrap_model(trainer.model)
     if cfg.lora:
-        model.save_pretrained(cfg.out / ADAPTER_DIR)
-        processor.save_pretrained(cfg.out / ADAPTER_DIR)
-        model = model.merge_and_unload()
-    model.save_pretrained(final_dir, safe_serialization=True)
-    processor.save_pretrained(final_dir)
+        adapter_dir = cfg.out / ADAPTER_DIR
+        trainer.save_model(str(adapter_dir))
+        if trainer.is_world_process_zero():
+            processor.save_pretrained(adapter_dir)
+            merge_adapter(cfg.model, adapter_dir, final_dir)
+    else:
+        trainer.save_model(str(final_dir))
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(final_dir)
+    trainer.accelerator.wait_for_everyone()
     return final_dir
 
 
@@ -79,7 +86,8 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
     """
     ds = load_dataset(cfg.data, verify_images=False)
     examples = spd_examples(ds, cfg.split, cfg.teacher_names(), cfg.keep_refusals)
-    model, processor = load_student(cfg.model, dtype=torch.float32)
+    model, processor = load_student(cfg.model)
+    set_seed(cfg.seed)  # LoRA's init draws from the global RNG: seed it, or the run depends on what ran before
     model = prepare_model(model, cfg)
     trainable, total = trainable_parameter_count(model)
     log.info("spd: %d examples, %d/%d trainable parameters", len(examples), trainable, total)

@@ -1,0 +1,209 @@
+"""SPD (SPEC §3 eq. 6): answer-only masks, collation, example selection, LoRA scope, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from test_models_data import make_tiny_dataset
+from transformers import TrainerCallback
+
+from driftalign.cli.app import main as cli_main
+from driftalign.data import load_dataset
+from driftalign.errors import ConfigError, DatasetError
+from driftalign.models import build_student, load_processor
+from driftalign.training.chat import IGNORE_INDEX, encode_example, turn_end_text
+from driftalign.training.collators import VisionChatCollator
+from driftalign.training.spd import SPDConfig, spd_examples
+from driftalign.training.spd_trainer import run_spd
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_dataset(tmp_path_factory.mktemp("spd") / "data")
+
+
+@pytest.fixture(scope="module")
+def student(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_student("tiny", world, tmp_path_factory.mktemp("spd") / "tiny", seed=0)
+
+
+def _cfg(student: Path, world: Path, out: Path, **kw) -> SPDConfig:
+    base = dict(model=student, data=world, out=out, max_steps=6, batch_size=4, save_steps=3, logging_steps=1,
+                seed=0)
+    return SPDConfig(**{**base, **kw})
+
+
+# --- answer-only mask ------------------------------------------------------------------------------
+
+def test_labels_are_the_answer_plus_end_of_turn_token_by_token(student: Path) -> None:
+    processor = load_processor(student)
+    answer = "There is a moderate right pleural effusion."
+    ex = encode_example(processor, [Image.new("RGB", (64, 64))], "Describe the image.", answer)
+    ids, labels = ex["input_ids"], ex["labels"]
+    answer_ids = processor.tokenizer(answer + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    n_prompt = ids.numel() - len(answer_ids)
+    assert turn_end_text(processor) == "<|im_end|>"
+    for i in range(ids.numel()):  # token by token: prompt (incl. image pads) masked, answer kept
+        if i < n_prompt:
+            assert labels[i] == IGNORE_INDEX, i
+        else:
+            assert labels[i] == ids[i] == answer_ids[i - n_prompt], i
+    assert processor.tokenizer.decode(labels[labels != IGNORE_INDEX]) == answer + "<|im_end|>"
+    image_positions = (ids == processor.image_token_id).nonzero().flatten()
+    assert image_positions.numel() == 4 and (labels[image_positions] == IGNORE_INDEX).all()
+    assert ex["mm_token_type_ids"].sum() == 4 and ex["mm_token_type_ids"][image_positions].all()
+    assert processor.tokenizer.decode(ids[:n_prompt]).endswith("Describe the image.<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_max_length_truncates_the_answer_never_the_prompt(student: Path) -> None:
+    processor = load_processor(student)
+    image = [Image.new("RGB", (64, 64))]
+    full = encode_example(processor, image, "Describe.", "The lungs are clear. " * 10)
+    cut = encode_example(processor, image, "Describe.", "The lungs are clear. " * 10, max_length=40)
+    assert cut["input_ids"].numel() == 40 and torch.equal(cut["input_ids"], full["input_ids"][:40])
+    with pytest.raises(ValueError, match="more than max_length"):
+        encode_example(processor, image, "Describe.", "x", max_length=10)
+
+
+def test_collator_pads_right_and_left() -> None:
+    a = {"input_ids": torch.tensor([11, 12, 13]), "attention_mask": torch.ones(3, dtype=torch.long),
+         "labels": torch.tensor([-100, -100, 13]), "mm_token_type_ids": torch.tensor([0, 1, 0]),
+         "pixel_values": torch.ones(16, 5), "image_grid_thw": torch.tensor([[1, 4, 4]])}
+    b = {"input_ids": torch.tensor([21, 22, 23, 24, 25]), "attention_mask": torch.ones(5, dtype=torch.long),
+         "labels": torch.tensor([-100, -100, -100, 24, 25]), "mm_token_type_ids": torch.tensor([0, 1, 0, 0, 0]),
+         "pixel_values": torch.zeros(16, 5), "image_grid_thw": torch.tensor([[1, 4, 4]])}
+    right = VisionChatCollator(pad_token_id=0)([a, b])
+    assert right["input_ids"].tolist() == [[11, 12, 13, 0, 0], [21, 22, 23, 24, 25]]
+    assert right["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert right["labels"].tolist() == [[-100, -100, 13, -100, -100], [-100, -100, -100, 24, 25]]
+    assert right["mm_token_type_ids"].tolist() == [[0, 1, 0, 0, 0], [0, 1, 0, 0, 0]]
+    assert right["pixel_values"].shape == (32, 5) and right["pixel_values"][:16].eq(1).all()
+    assert right["image_grid_thw"].tolist() == [[1, 4, 4], [1, 4, 4]]
+    left = VisionChatCollator(pad_token_id=0, padding_side="left")([a, b])
+    assert left["input_ids"].tolist()[0] == [0, 0, 11, 12, 13]
+    assert left["attention_mask"].tolist()[0] == [0, 0, 1, 1, 1]
+
+
+# --- example selection ---------------------------------------------------------------------------
+
+def test_one_example_per_trajectory_skipping_refusals(world: Path) -> None:
+    ds = load_dataset(world)
+    train = {s.study_id for s in ds.split("train")}
+    examples = spd_examples(ds, "train", None, keep_refusals=False)
+    refusals = [t for t in ds.trajectories if t.study_id in train and t.meta["refusal"]]
+    assert len(examples) == 3 * len(train) - len(refusals) == 20
+    assert all(e.study_id in train for e in examples)
+    assert not any("cannot help" in e.answer for e in examples)
+    assert len(spd_examples(ds, "train", None, keep_refusals=True)) == 24
+    single = spd_examples(ds, "train", ["sim-a"], keep_refusals=False)
+    assert len(single) == 8 and {e.teacher for e in single} == {"sim-a"}
+
+
+def test_unknown_teacher_and_missing_trajectories_fail_clearly(world: Path, tmp_path: Path) -> None:
+    ds = load_dataset(world)
+    with pytest.raises(ConfigError, match=r"--teachers: \['sim-zzz'\] not in .*trajectories.jsonl"):
+        spd_examples(ds, "train", ["sim-zzz"], keep_refusals=False)
+    with pytest.raises(DatasetError, match="no studies in split 'val'"):
+        spd_examples(ds, "val", None, keep_refusals=False)
+    bare = load_dataset(make_tiny_dataset(tmp_path / "bare", with_trajectories=False))
+    with pytest.raises(DatasetError, match=r"trajectories.jsonl: no trajectories"):
+        spd_examples(bare, "train", None, keep_refusals=False)
+
+
+def test_cli_spd_on_a_dataset_without_trajectories_exits_2(student: Path, tmp_path: Path, capsys) -> None:
+    bare = make_tiny_dataset(tmp_path / "bare", with_trajectories=False)
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["spd", "--model", str(student), "--data", str(bare), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "no trajectories" in capsys.readouterr().err
+
+
+def test_config_rules() -> None:
+    with pytest.raises(ConfigError, match="--no-freeze-vision needs --full"):
+        SPDConfig.load(model="m", data="d", out="o", lora=True, freeze_vision=False)
+    full = SPDConfig.load(model="m", data="d", out="o", lora=False)
+    assert full.learning_rate == 1e-5 and SPDConfig.load(model="m", data="d", out="o").learning_rate == 1e-4
+    assert SPDConfig.load(model="m", data="d", out="o", teachers="sim-a, sim-b").teacher_names() == ["sim-a", "sim-b"]
+
+
+# --- training runs ---------------------------------------------------------------------------------
+
+def test_lora_trains_only_the_language_model(student: Path, world: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    from driftalign.models import load_model
+
+    out = tmp_path / "lora"
+    summary = run_spd(_cfg(student, world, out, max_steps=3, lr=1e-2))
+    assert summary.global_step == 3
+    adapter_cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert "language_model" in adapter_cfg["target_modules"] and "visual" not in adapter_cfg["target_modules"]
+    base = load_model(student).state_dict()  # in-memory names (the files use Qwen's legacy key layout)
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert adapter and not any("visual" in k for k in adapter)
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in adapter.items())  # lora_B starts at zero
+    trained = PeftModel.from_pretrained(load_model(student), out / "adapter")
+    weights = {k.removeprefix("base_model.model.").replace(".base_layer", ""): v
+               for k, v in trained.state_dict().items() if "lora_" not in k}
+    assert set(weights) == set(base)
+    assert all(torch.equal(weights[k], base[k]) for k in base)  # vision and every non-LoRA weight unchanged
+    merged = load_model(out / "final").state_dict()
+    assert all(torch.equal(merged[k], base[k]) for k in base if "visual" in k)
+    assert any(not torch.equal(merged[k], base[k]) for k in base if "language_model" in k and "proj" in k)
+    assert (out / "driftalign_config.yaml").is_file() and (out / "final" / "processor_config.json").is_file()
+
+
+def test_full_finetuning_with_vision_unfrozen_changes_the_vision_tower(student: Path, world: Path,
+                                                                       tmp_path: Path) -> None:
+    from driftalign.models import load_model
+
+    run_spd(_cfg(student, world, tmp_path / "full", max_steps=2, lora=False, freeze_vision=False, lr=1e-3))
+    base = load_model(student).state_dict()
+    final = load_model(tmp_path / "full" / "final").state_dict()
+    assert not (tmp_path / "full" / "adapter").exists()
+    assert any(not torch.equal(final[k], base[k]) for k in base if "visual" in k)
+
+
+class StopAt(TrainerCallback):
+    """Simulates an interruption right after optimiser step `step` (its checkpoint is written)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+        return control
+
+
+def _losses(out: Path) -> dict[int, float]:
+    state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
+    return {row["step"]: row["loss"] for row in state["log_history"] if "loss" in row}
+
+
+def test_interrupted_run_resumes_to_the_same_loss_curve(student: Path, world: Path, tmp_path: Path) -> None:
+    straight = run_spd(_cfg(student, world, tmp_path / "straight", lr=1e-2))
+    first = run_spd(_cfg(student, world, tmp_path / "resumed", lr=1e-2), callbacks=[StopAt(3)])
+    assert first.global_step == 3 and (tmp_path / "resumed" / "checkpoint-3").is_dir()
+    resumed = run_spd(_cfg(student, world, tmp_path / "resumed", lr=1e-2))
+    assert straight.global_step == resumed.global_step == 6
+    a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "resumed")
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]  # steps 4-6 continue the interrupted curve
+    for step in a:
+        assert b[step] == pytest.approx(a[step], abs=1e-5), step
+    assert a[6] < a[1] - 0.1  # the curve really moves (lr 1e-2), so equality is not trivial
+
+
+def test_cli_spd_single_teacher(student: Path, world: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "single"
+    cli_main(["spd", "--model", str(student), "--data", str(world), "--out", str(out), "--teachers", "sim-a",
+              "--full", "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3"])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("done: 2 steps, train loss ") and "examples/s, 8 examples" in line
+    saved = (out / "driftalign_config.yaml").read_text()
+    assert "teachers: sim-a" in saved and "lora: false" in saved and "max_steps: 2" in saved
