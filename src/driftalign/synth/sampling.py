@@ -232,7 +232,7 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return list(merged.values()) + list(devices.values())
 
 
-def _devices(rng: np.random.Generator, sick: bool, prev: Prevalence) -> list[Finding]:
+def _devices(rng: np.random.Generator, sick: bool) -> list[Finding]:
     """ICU patients: ETT, central line, NG tube in combinations; others: pacemaker or a line."""
     if sick:
         out = [Finding("Support Devices", detail="endotracheal tube")] if rng.random() < 0.7 else []
@@ -269,14 +269,14 @@ def sample_truth(rng: np.random.Generator, study_id: str, *, external: bool = Fa
     prev = EXTERNAL if external else INTERNAL
     normal = rng.random() < prev.normal
     if normal:
-        findings = _devices(rng, False, prev) if rng.random() < prev.device_if_normal else []
+        findings = _devices(rng, False) if rng.random() < prev.device_if_normal else []
     else:
         findings = _processes(rng, prev)
         icu = rng.random() < prev.icu
         names = {f.name for f in findings}
         sick = icu or "Edema" in names or "Pneumothorax" in names
         if rng.random() < (prev.device_if_icu if icu else prev.device_otherwise * (2.0 if sick else 1.0)):
-            findings += _devices(rng, sick, prev)
+            findings += _devices(rng, sick)
         findings = _hedge(rng, _merge(findings))
     negatives = _negatives(rng, {f.name for f in findings}, normal)
     return StudyTruth(study_id=study_id, findings=tuple(findings), negatives=negatives,
