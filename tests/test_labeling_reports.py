@@ -178,3 +178,10 @@ def test_other_abnormalities_and_normal_phrases_decide_no_finding() -> None:
     assert label_report("No radiographic evidence of acute cardiopulmonary disease.")["No Finding"] == 1
     labels = label_report("Lungs are clear bilaterally. Heart size and mediastinal contours are within normal limits.")
     assert _nonnull(labels) == {"Cardiomegaly": 0, "Enlarged Cardiomediastinum": 0, "No Finding": 1}
+
+
+def test_case_and_non_ascii_do_not_shift_spans() -> None:
+    assert label_report("NO PNEUMOTHORAX. SMALL LEFT PLEURAL EFFUSION.") == label_report("No pneumothorax. Small left pleural effusion.")
+    text = "İİ patient. Small left pleural effusion."   # 'İ'.lower() is two characters long
+    (m,) = extract_mentions(text)
+    assert text[m.start:m.end] == m.phrase == "effusion" and m.side == "left"

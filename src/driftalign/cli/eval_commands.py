@@ -68,12 +68,13 @@ def _fmt(value: float | None) -> str:
 
 def _accuracy_table(result: dict[str, Any], title: str) -> Table:
     table = Table(title=f"Top-1 accuracy, MS-CXR-T findings ({title})")
-    for col in ("finding", "balanced acc", "n bal.", "unbalanced acc", "majority baseline", "n", "pos", "AUC"):
-        table.add_column(col, justify="left" if col == "finding" else "right")
+    table.add_column("finding", no_wrap=True)
+    for col in ("bal. acc", "n bal.", "unbal. acc", "majority", "n", "pos", "AUC"):
+        table.add_column(col, justify="right")
     auc = result.get("auc") or {}
     for finding, short in MSCXRT_FINDINGS.items():
         d = result["accuracy_detail"][finding]
-        table.add_row(f"{finding} ({short})", _fmt(d["balanced"]), str(d["n_balanced"]), _fmt(d["unbalanced"]),
+        table.add_row(f"{short} {finding}", _fmt(d["balanced"]), str(d["n_balanced"]), _fmt(d["unbalanced"]),
                       _fmt(d["majority_baseline"]), str(d["n"]), str(d["positives"]), _fmt(auc.get(finding)))
     table.add_row("average", _fmt(result["accuracy"]["average"]), "", "", "", "", "", _fmt(auc.get("average")))
     return table

@@ -22,7 +22,6 @@ _SIDE = re.compile(
     r"|left and right|right and left)\b"
     r"|\b(?P<left>left)\b(?![- ](?:atri|ventric))"
     r"|\b(?P<right>right)\b(?![- ](?:atri|ventric))",
-    re.IGNORECASE,
 )
 
 _LOCATIONS: tuple[tuple[str, str], ...] = (
@@ -38,7 +37,7 @@ _LOCATIONS: tuple[tuple[str, str], ...] = (
     ("base", r"bas(?:e|es|ilar|al|ally)|bibasilar|bibasal|subpulmonic"),
 )
 _LOCATION = re.compile(
-    "|".join(rf"\b(?P<g{i}>{pattern})\b" for i, (_, pattern) in enumerate(_LOCATIONS)), re.IGNORECASE
+    "|".join(rf"\b(?P<g{i}>{pattern})\b" for i, (_, pattern) in enumerate(_LOCATIONS))
 )
 
 
@@ -64,14 +63,14 @@ def _window(sentence: Span, start: int, end: int, words: WordIndex) -> tuple[int
 
 
 def side_and_location(text: str, sentence: Span, start: int, end: int, words: WordIndex) -> tuple[str | None, str | None]:
-    """(side, location) of the mention text[start:end]; either may be None."""
+    """(side, location) of the mention text[start:end] (`text` lowercased); either may be None."""
     before_lo, before_hi, after_lo, after_hi = _window(sentence, start, end, words)
     side = location = None
     own = _nearest(_SIDE, text, start, end, last=True) or _nearest(_SIDE, text, before_lo, before_hi, last=True) \
         or _nearest(_SIDE, text, after_lo, after_hi, last=False)
     if own is not None:
         side = _side_of(own)
-        before = text[before_lo:before_hi].lower()
+        before = text[before_lo:before_hi]
         if side in ("left", "right") and "left" in before and "right" in before and " and " in before:
             side = "bilateral"
     loc = _nearest(_LOCATION, text, start, end, last=True) or _nearest(_LOCATION, text, before_lo, before_hi, last=True) \

@@ -26,11 +26,11 @@ def _bounded(pattern: str) -> str:
     """Add word boundaries (letters/digits) unless the pattern starts with punctuation."""
     if pattern[0] in ",;":
         return pattern
-    return rf"(?<![A-Za-z0-9])(?:{pattern})(?![A-Za-z0-9])"
+    return rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])"
 
 
 _COMPILED: tuple[tuple[TriggerSpec, re.Pattern[str]], ...] = tuple(
-    (spec, re.compile(_bounded(spec.pattern), re.IGNORECASE)) for spec in TRIGGERS
+    (spec, re.compile(_bounded(spec.pattern))) for spec in TRIGGERS
 )
 
 
@@ -102,7 +102,8 @@ def _backward_start(trig: Trigger, same_sentence: list[Trigger], sentence: Span,
 
 
 def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: list[tuple[int, int]] = ()) -> list[Trigger]:
-    """All triggers of `text` with their scopes; matches overlapping an `exclude` span are dropped."""
+    """All triggers of `text` (already lowercased, `text.lowercase`) with their scopes; matches
+    overlapping an `exclude` span are dropped."""
     found = [
         (m.start(), m.end(), spec)
         for spec, regex in _COMPILED

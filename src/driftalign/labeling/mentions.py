@@ -26,7 +26,7 @@ from driftalign.labeling.patterns import (
     MentionKind,
     PhraseSet,
 )
-from driftalign.labeling.text import Span, WordIndex, split_sentences
+from driftalign.labeling.text import Span, WordIndex, lowercase, split_sentences
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
 
@@ -56,20 +56,22 @@ class Mention:
 
 def _alternation(phrases: tuple[str, ...] | list[str]) -> re.Pattern[str]:
     body = "|".join(f"(?:{p})" for p in phrases)
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", re.IGNORECASE)
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")   # matched on lowercased text
 
 
 _PHRASE_REGEXES: tuple[tuple[PhraseSet, re.Pattern[str]], ...] = tuple((ps, _alternation(ps.phrases)) for ps in PHRASE_SETS)
-_POSITIONAL = re.compile(POSITIONAL_PREFIX, re.IGNORECASE)
+_POSITIONAL = re.compile(POSITIONAL_PREFIX)
 _ENLARGEMENT = _alternation(ENLARGEMENT_TERMS)
 _STABILITY = _alternation(STABILITY_TERMS)
 
 
 @dataclass
 class _Doc:
-    """A report prepared once: sentences, word offsets, triggers."""
+    """A report prepared once: sentences, word offsets, triggers. `low` is the lowercased text
+    (same offsets) that every regex runs on; `text` is the original, for the returned strings."""
 
     text: str
+    low: str
     sentences: list[Span]
     sentence_starts: list[int]
     words: WordIndex
@@ -94,7 +96,7 @@ def _attribute_value(doc: _Doc, idx: int, start: int, end: int) -> int | None:
     hi = min(sentence.end, doc.words.offset_after(end, ATTRIBUTE_WINDOW_WORDS))
     for regex, value in ((_ENLARGEMENT, POSITIVE), (_STABILITY, UNCERTAIN)):
         for lo_, hi_ in ((end, hi), (lo, start)):
-            match = regex.search(doc.text, lo_, hi_)
+            match = regex.search(doc.low, lo_, hi_)
             if match is not None:
                 return _qualifier_value(doc, match, idx, value)
     return None
@@ -112,7 +114,7 @@ def _value(kind: MentionKind, trigger: Trigger | None) -> int | None:
 
 
 def _is_positional(doc: _Doc, sentence: Span, start: int) -> bool:
-    return _POSITIONAL.search(doc.text[max(sentence.start, start - 30):start]) is not None
+    return _POSITIONAL.search(doc.low[max(sentence.start, start - 30):start]) is not None
 
 
 def _mention(doc: _Doc, phrase_set: PhraseSet, match: re.Match[str]) -> Mention | None:
@@ -131,11 +133,11 @@ def _mention(doc: _Doc, phrase_set: PhraseSet, match: re.Match[str]) -> Mention 
             value = _attribute_value(doc, idx, start, end)
     if value is None:
         return None
-    side, location = side_and_location(doc.text, sentence, start, end, doc.words)
+    side, location = side_and_location(doc.low, sentence, start, end, doc.words)
     return Mention(
         observation=phrase_set.observation, value=value, sentence_index=idx,
         sentence=doc.text[sentence.start:sentence.end].strip(), start=start, end=end,
-        side=side, location=location, phrase=match.group(0),
+        side=side, location=location, phrase=doc.text[start:end],
         trigger=doc.text[trigger.start:trigger.end] if trigger else None,
     )
 
@@ -154,10 +156,12 @@ def find_all_mentions(text: str) -> list[Mention]:
     sentences = split_sentences(text)
     if not sentences:
         return []
-    matches = [(ps, m) for ps, regex in _PHRASE_REGEXES for m in regex.finditer(text)]
+    low = lowercase(text)
+    matches = [(ps, m) for ps, regex in _PHRASE_REGEXES for m in regex.finditer(low)]
     normal_spans = [m.span() for ps, m in matches if ps.kind is MentionKind.NORMAL]
     words = WordIndex(text)
-    doc = _Doc(text, sentences, [s.start for s in sentences], words, find_triggers(text, sentences, words, normal_spans))
+    triggers = find_triggers(low, sentences, words, normal_spans)
+    doc = _Doc(text, low, sentences, [s.start for s in sentences], words, triggers)
     mentions = [mention for ps, m in matches if (mention := _mention(doc, ps, m)) is not None]
     return _dedupe(mentions)
 

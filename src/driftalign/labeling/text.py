@@ -52,6 +52,16 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
+def lowercase(text: str) -> str:
+    """Lowercase with unchanged character offsets (the regexes are compiled case-sensitive on
+    lowercase text: twice as fast as re.IGNORECASE). Characters whose lowercase form is longer
+    (e.g. 'İ') are kept as they are."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 class WordIndex:
     """Word start/end offsets of a text, to turn 'N words after offset x' into a character offset."""
 
