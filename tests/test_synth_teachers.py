@@ -284,3 +284,19 @@ def test_split_accuracy_by_hand() -> None:
     assert split_accuracy(0.97, 0.05) == pytest.approx((0.99, 0.95))
     # acc 0.02, bias -0.03 -> spec 0.05, sens -0.01 clipped to 0.01, spec 0.05 - 0.02 = 0.03
     assert split_accuracy(0.02, -0.03) == pytest.approx((0.01, 0.03))
+
+
+def test_the_project_labeler_reads_the_claims(hinted: list, unhinted: list) -> None:
+    """The CheXpert-style labeler reads each answer's claims: same polarity per finding, same side."""
+    labeling = pytest.importorskip("driftalign.labeling")
+    for _, _, answer in hinted[:420] + unhinted[:420]:
+        stance: dict[str, int] = {}
+        for c in answer.meta["claims"]:
+            stance[c["finding"]] = max(stance.get(c["finding"], 0), c["polarity"])
+        labels = labeling.label_report(answer.text)
+        assert {f: v for f, v in labels.items() if v is not None and f != "No Finding"} == \
+               {f: v for f, v in stance.items() if f != "No Finding"}, answer.text
+        mentions = labeling.extract_mentions(answer.text)
+        for c in answer.meta["claims"]:
+            if c["polarity"] == 1 and c["side"]:
+                assert c["side"] in {m.side for m in mentions if m.observation == c["finding"]}, (c, answer.text)

@@ -19,13 +19,13 @@ from typing import Any
 # (one side, bilateral, no side) forms of "where" per location string of `synth.truth.Finding`.
 _LOCATION_FORMS: dict[str | None, tuple[str, str, str]] = {
     "upper lobe": ("in the {side} upper lobe", "in both upper lobes", "in the upper lobe"),
-    "middle lobe": ("in the {side} middle lobe", "in both mid lungs", "in the mid lung"),
-    "lingula": ("in the {side} lingula", "in both mid lungs", "in the lingula"),
+    "middle lobe": ("in the {side} middle lobe", "bilaterally in the mid lungs", "in the mid lung"),
+    "lingula": ("in the {side} lingula", "bilaterally in the mid lungs", "in the lingula"),
     "lower lobe": ("in the {side} lower lobe", "in both lower lobes", "in the lower lobe"),
     "base": ("at the {side} lung base", "at both lung bases", "at the lung base"),
     "apical": ("at the {side} apex", "at both apices", "at the apex"),
-    "perihilar": ("in the {side} perihilar region", "in both perihilar regions", "in the perihilar regions"),
-    "lateral rib": ("along the {side} lateral ribs", "along both lateral chest walls", "along the lateral ribs"),
+    "perihilar": ("in the {side} perihilar region", "bilaterally in the perihilar regions", "in the perihilar regions"),
+    "lateral rib": ("along the {side} lateral ribs", "bilaterally along the lateral ribs", "along the lateral ribs"),
     "mediastinum": ("in the mediastinum", "in the mediastinum", "in the mediastinum"),
     None: ("in the {side} lung", "in both lungs", "in the chest"),
 }
@@ -68,31 +68,31 @@ _EVIDENCE: dict[str, str] = {
     "Pneumothorax": "A sharp visceral pleural line with a hyperlucent periphery is seen {where}, "
                     "consistent with {a}{sev}{side}pneumothorax.",
     "Consolidation": "There is dense consolidation with air bronchograms {where}.",
-    "Pneumonia": "A focal airspace process with air bronchograms {where} is in keeping with pneumonia.",
-    "Edema": "There is interstitial haziness with Kerley B lines and vascular congestion {where}, "
-             "consistent with {sev}pulmonary edema.",
-    "Atelectasis": "Plate-like atelectasis with mild volume loss is seen {where}.",
+    "Pneumonia": "A focal infectious process with air bronchograms is in keeping with pneumonia {where}.",
+    "Edema": "There is {sev}pulmonary edema {where}, with interstitial thickening, Kerley B lines and "
+             "vascular congestion.",
+    "Atelectasis": "Plate-like atelectasis is seen {where}, with mild volume loss.",
     "Lung Opacity": "There is a patchy opacity {where}.",
     "Cardiomegaly": "The cardiac silhouette is enlarged, with a cardiothoracic ratio above one half, "
                     "consistent with {sev}cardiomegaly.",
     "Enlarged Cardiomediastinum": "The mediastinum is widened, consistent with an enlarged cardiomediastinum.",
-    "Fracture": "There is a cortical break {where}, consistent with a rib fracture.",
+    "Fracture": "A rib fracture is seen {where}, with a cortical break.",
     "Lung Lesion": "A well-circumscribed {lesion} is seen {where}, concerning for a lung lesion.",
     "Pleural Other": "There is pleural thickening {where}.",
 }
 
 # Evidence with the wrong sign: a density described as darker / hyperlucent, or the reverse.
 _SIGN_INVERTED: dict[str, str] = {
-    "Pleural Effusion": "The costophrenic angle appears abnormally dark and hyperlucent {where}, "
+    "Pleural Effusion": "The costophrenic angle appears abnormally dark and hyperlucent, "
                         "consistent with {a}{side}pleural effusion{s}.",
-    "Consolidation": "An abnormally dark, hyperlucent area is seen {where}, consistent with consolidation.",
-    "Pneumonia": "An abnormally dark, hyperlucent area is seen {where}, in keeping with pneumonia.",
-    "Atelectasis": "The lung appears darker and hyperlucent {where}, consistent with atelectasis.",
+    "Consolidation": "An abnormally dark, hyperlucent area is consistent with consolidation {where}.",
+    "Pneumonia": "An abnormally dark, hyperlucent area is in keeping with pneumonia {where}.",
+    "Atelectasis": "The lung appears darker and hyperlucent, consistent with atelectasis {where}.",
     "Lung Opacity": "There is an abnormally dark, hyperlucent opacity {where}.",
-    "Edema": "The lungs appear darker and hyperlucent with sparse vascular markings {where}, "
-             "consistent with pulmonary edema.",
-    "Pneumothorax": "A brighter, whiter area with preserved lung markings is seen {where}, "
-                    "consistent with {a}{side}pneumothorax.",
+    "Edema": "The lungs appear darker and hyperlucent with sparse vascular markings, "
+             "consistent with pulmonary edema {where}.",
+    "Pneumothorax": "A brighter, whiter area with preserved lung markings is consistent with "
+                    "{a}{side}pneumothorax {where}.",
     "Cardiomegaly": "The cardiac silhouette appears small and narrow, consistent with cardiomegaly.",
     "Lung Lesion": "A dark, hyperlucent {lesion} is seen {where}, concerning for a lung lesion.",
 }
@@ -207,7 +207,7 @@ def overgeneralised_text(finding: str) -> str:
     """'Diffuse bilateral opacities' blamed for a one-sided finding."""
     if finding == "Lung Opacity":
         return "Diffuse bilateral opacities are seen throughout both lungs."
-    return f"Diffuse bilateral opacities are seen throughout both lungs, which account for the {SUMMARY_PHRASE[finding]}."
+    return f"The {SUMMARY_PHRASE[finding]} is attributed to diffuse bilateral opacities throughout both lungs."
 
 
 def join_names(phrases: list[str]) -> str:

@@ -49,7 +49,9 @@ class YesNo:
     def prefix(self, marker: str = "", bold: bool = False, lower: bool = False) -> str:
         name = f"**{self.finding}**" if bold else self.finding
         answer = "Yes" if self.yes else "No"
-        return f"{marker}{name}: {answer.lower() if lower else answer} —"
+        # "(absent)" after the name lets a rule labeler negate the bare name too (backward trigger).
+        status = "present" if self.yes else "absent"
+        return f"{marker}{name}: {answer.lower() if lower else answer} ({status}) —"
 
 
 def _lowered(s: Sentence) -> Sentence:
