@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,21 +136,29 @@ async def _run_job(job: Job, spec: TeacherSpec, client: TeacherClient, store: An
     state.successes += 1
 
 
-async def _run_teacher(spec: TeacherSpec, jobs: list[Job], http: httpx.AsyncClient, api_key: str | None,
-                       store: AnswerStore, state: TeacherState, advance) -> None:
-    limiter = RateLimiter(spec.rpm, spec.tpm)
-    client = TeacherClient(spec, http, limiter, api_key=api_key, rng=random.Random(),
-                           should_stop=lambda: state.aborted is not None)
-    pending = iter(jobs)
+async def _run_teacher(spec: TeacherSpec, jobs: list[Job], api_key: str | None, store: AnswerStore,
+                       state: TeacherState, advance: Callable[[], None]) -> None:
+    """`max_concurrency` workers over one teacher's jobs, with the teacher's own connection pool.
 
-    async def worker() -> None:
-        for job in pending:  # the shared iterator hands each job to exactly one worker
-            if state.aborted:
-                return
-            await _run_job(job, spec, client, store, state)
-            advance()
+    One pool per teacher (not one shared pool): httpcore's pool bookkeeping grows with the square of
+    the connections it juggles, and teachers are separate hosts anyway.
+    """
+    if not jobs:
+        return
+    limits = httpx.Limits(max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency)
+    async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        client = TeacherClient(spec, http, RateLimiter(spec.rpm, spec.tpm), api_key=api_key, rng=random.Random(),
+                               should_stop=lambda: state.aborted is not None)
+        pending = iter(jobs)
 
-    await asyncio.gather(*(worker() for _ in range(min(spec.max_concurrency, len(jobs)))))
+        async def worker() -> None:
+            for job in pending:  # the shared iterator hands each job to exactly one worker
+                if state.aborted:
+                    return
+                await _run_job(job, spec, client, store, state)
+                advance()
+
+        await asyncio.gather(*(worker() for _ in range(min(spec.max_concurrency, len(jobs)))))
 
 
 def _progress(enabled: bool) -> Progress:
@@ -161,21 +169,18 @@ def _progress(enabled: bool) -> Progress:
 
 async def _run_all(specs: Sequence[TeacherSpec], todo: dict[str, list[Job]], done: dict[str, int],
                    keys: dict[str, str | None], store: AnswerStore, run: RunState, show_progress: bool) -> None:
-    total_conc = sum(s.max_concurrency for s in specs)
-    limits = httpx.Limits(max_connections=total_conc, max_keepalive_connections=total_conc)
-    async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-        with _progress(show_progress) as progress:
-            coros = []
-            for spec in specs:
-                jobs = todo[spec.name]
-                task = progress.add_task(spec.name, total=done[spec.name] + len(jobs), completed=done[spec.name],
-                                         status="")
-                state = run.per_teacher[spec.name]
+    with _progress(show_progress) as progress:
+        coros = []
+        for spec in specs:
+            jobs = todo[spec.name]
+            task = progress.add_task(spec.name, total=done[spec.name] + len(jobs), completed=done[spec.name],
+                                     status="")
+            state = run.per_teacher[spec.name]
 
-                def advance(task=task, state=state) -> None:
-                    progress.update(task, advance=1, status="stopped" if state.aborted else "")
-                coros.append(_run_teacher(spec, jobs, http, keys[spec.name], store, state, advance))
-            await asyncio.gather(*coros)
+            def advance(task=task, state=state) -> None:
+                progress.update(task, advance=1, status="stopped" if state.aborted else "")
+            coros.append(_run_teacher(spec, jobs, keys[spec.name], store, state, advance))
+        await asyncio.gather(*coros)
 
 
 def _prepare_out(dataset: Dataset, out: Path) -> None:

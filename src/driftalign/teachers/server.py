@@ -242,6 +242,7 @@ class RequestLog:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: avoid 40 ms delayed-ACK stalls
     server: TeacherHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # the JSON request log replaces stderr lines
