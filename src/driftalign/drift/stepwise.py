@@ -67,6 +67,8 @@ def _answer_positions(answer: Answer, position: Position) -> dict[int, list[int]
 
 
 def _mean_vector(answer: Answer, step_ids: list[int], vectors: dict[str, np.ndarray]) -> np.ndarray:
+    if len(step_ids) == 1:  # the index axis: one step per position (skips np.mean's overhead)
+        return vectors[answer.steps[step_ids[0]].text]
     return np.mean([vectors[answer.steps[j].text] for j in step_ids], axis=0)
 
 
