@@ -69,6 +69,7 @@ def test_seven_teachers_in_paper_order() -> None:
     assert TEACHER_NAMES == ("sim-gpt-5", "sim-gemini-2.5", "sim-sonnet-4", "sim-qwen-vl-max", "sim-grok-4",
                              "sim-glm-4.5v", "sim-moonshot")
     assert [get_teacher(n).name for n in TEACHER_NAMES] == list(TEACHER_NAMES)
+    assert tuple(PROFILES) == TEACHER_NAMES  # the order fixes each teacher's low-discrepancy sequences
 
 
 def test_unknown_teacher_lists_the_names() -> None:
