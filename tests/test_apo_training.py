@@ -148,3 +148,34 @@ def test_consensus_for_unknown_study_fails_clearly(world, tmp_path):
     (tmp_path / "torn.jsonl").write_text('{"study_id": "s000", "prompt": "p"}\n')
     with pytest.raises(DatasetError, match=r"torn.jsonl:1: chosen"):
         read_consensus(tmp_path / "torn.jsonl")
+
+
+def test_model_and_hybrid_consensus_with_the_real_tiny_student(world, tmp_path):
+    """eq. 7 through the transformers backend: the (untrained) student writes t+; hybrid repairs it from the vote."""
+    from driftalign.consensus.run import ConsensusConfig, run_consensus
+
+    for strategy in ("model", "hybrid"):
+        cfg = ConsensusConfig(data=world["data"], out=tmp_path / f"{strategy}.jsonl", strategy=strategy,
+                              model=world["student"], max_new_tokens=8, batch_size=6)
+        summary = run_consensus(cfg)
+        rows = read_consensus(cfg.out)
+        assert summary.rows == len(rows) == 6
+        assert all(len(r.negatives) == 3 for r in rows)
+    hybrid_rows = read_consensus(tmp_path / "hybrid.jsonl")
+    # a random student states no majority claim, so the vote fills t+ in
+    assert all("pleural effusion" in r.chosen.lower() for r in hybrid_rows)
+    assert all(r.details["sources"].get("Pleural Effusion") == "vote" for r in hybrid_rows)
+
+
+def test_apo_cli_reports_bad_input_in_one_line(world, tmp_path, capsys):
+    from driftalign.cli.app import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["apo", "--model", str(world["student"]), "--data", str(world["data"]), "--out", str(tmp_path / "o"),
+              "--consensus", str(tmp_path / "missing.jsonl")])
+    assert exc.value.code == 2
+    assert "missing.jsonl: file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["apo", "--model", str(world["student"]), "--data", str(world["data"]), "--out", str(tmp_path / "o"),
+              "--consensus", str(world["consensus"]), "--beta", "0"])
+    assert exc.value.code == 2

@@ -9,6 +9,7 @@ How it runs:
 * log pi are SUMS over answer tokens (eq. 8, `training.sequence_logps`);
 * reference log-probs for every candidate are computed once, before the first update, and cached
   on disk under a content hash (`training.reference_cache`); epochs and resumed runs reuse them.
+  Under `accelerate launch` the main process fills the cache first and the other ranks read it.
   pi_ref is the SPD model itself: with LoRA the fresh adapters are disabled (`disable_adapter()`),
   with full fine-tuning the weights have not been updated yet, so no second copy of the model is
   ever held in memory (a resumed full fine-tune with a deleted cache reloads the SPD weights first);
@@ -239,7 +240,8 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
         cfg.out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, cfg.out)
     checkpoint = resume_checkpoint(cfg)
-    reference = prepare_reference(cfg, model_dir, model, processor, dataset, collator, resuming=checkpoint is not None)
+    with args.main_process_first(local=False, desc="APO reference log-probs"):  # rank 0 fills the cache, the others read it
+        reference = prepare_reference(cfg, model_dir, model, processor, dataset, collator, resuming=checkpoint is not None)
     log.info("apo: %d studies, reference log-probs: %d computed, %d from cache", len(dataset),
              reference["computed_studies"], reference["cached_studies"])
     if args.process_index == 0:
