@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.progress import track
+
 from driftalign.constants import OBSERVATIONS
 from driftalign.data.schema import Trajectory
 from driftalign.drift.refusal import is_refusal
@@ -45,13 +47,18 @@ def asserted_findings(labels: dict[str, Any]) -> frozenset[str]:
     return frozenset(f for f in FINDINGS if labels.get(f) == 1)
 
 
-def label_unique(texts: Sequence[str], labeler: Labeler) -> dict[str, frozenset[str]]:
-    """Asserted findings per distinct text (each distinct text is labelled once)."""
+def label_unique(texts: Sequence[str], labeler: Labeler, chunk: int = 1024) -> dict[str, frozenset[str]]:
+    """Asserted findings per distinct text (each distinct text is labelled once, in chunks, with a progress bar)."""
     unique = list(dict.fromkeys(texts))
-    labels = labeler(unique) if unique else []
-    if len(labels) != len(unique):
-        raise RuntimeError(f"labeler returned {len(labels)} label sets for {len(unique)} texts")
-    return {t: asserted_findings(lab) for t, lab in zip(unique, labels, strict=True)}
+    found: dict[str, frozenset[str]] = {}
+    for i in track(range(0, len(unique), chunk), description=f"labelling {len(unique)} distinct texts",
+                   transient=True, disable=len(unique) <= chunk):
+        batch = unique[i : i + chunk]
+        labels = labeler(batch)
+        if len(labels) != len(batch):
+            raise RuntimeError(f"labeler returned {len(labels)} label sets for {len(batch)} texts")
+        found.update((t, asserted_findings(lab)) for t, lab in zip(batch, labels, strict=True))
+    return found
 
 
 def prepare_answers(trajectories: Sequence[Trajectory], labeler: Labeler) -> list[Answer]:
