@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from test_apo_helpers import build_mini_dataset, write_consensus
 from driftalign.consensus.row import read_consensus
@@ -179,3 +181,28 @@ def test_apo_cli_reports_bad_input_in_one_line(world, tmp_path, capsys):
         main(["apo", "--model", str(world["student"]), "--data", str(world["data"]), "--out", str(tmp_path / "o"),
               "--consensus", str(world["consensus"]), "--beta", "0"])
     assert exc.value.code == 2
+
+
+class LogRecorder(TrainerCallback):
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.logs.append(dict(logs))
+
+
+def test_gradient_accumulation_matches_a_full_batch(world, tmp_path):
+    """batch 2 x accumulation 1 and batch 1 x accumulation 2 see the same two studies in step 1 and must log
+    the same loss: the Trainer divides our per-study mean by the accumulation steps. Before the first update
+    policy == reference, so that loss is the mean over the two studies of log(1 + number of negatives)."""
+    recorded = []
+    for bs, ga in ((2, 1), (1, 2)):
+        recorder = LogRecorder()
+        run_apo(_cfg(world, tmp_path / f"b{bs}g{ga}", max_steps=1, batch_size=bs, grad_accum=ga, lora=False, lr=1e-3),
+                callbacks=[recorder])
+        recorded.append(recorder.logs[0])
+    assert recorded[0]["loss"] == pytest.approx(recorded[1]["loss"], rel=1e-4)
+    possible = {math.log(1 + n) for n in (3, 2, 1)}
+    assert any(abs(recorded[0]["loss"] - (x + y) / 2) < 1e-3 for x in possible for y in possible)
+    assert recorded[0]["rewards/chosen"] == 0.0
