@@ -20,7 +20,7 @@ KILL_AFTER = 20  # stored answers
 
 
 def _collect_cmd(dataset, teachers) -> list[str]:
-    return [sys.executable, "-m", "driftalign", "collect", str(dataset), "--teachers", str(teachers), "--no-progress"]
+    return [sys.executable, "-m", "driftalign.teachers", "collect", str(dataset), "--teachers", str(teachers), "--no-progress"]
 
 
 def _wait_for_answers(store, proc, n: int, timeout: float = 60.0) -> None:
@@ -76,3 +76,22 @@ def test_sigkill_then_rerun_completes_only_what_is_missing(tmp_path):
     # at most the requests in flight at the kill (2 workers x 3 teachers) were answered twice
     assert sum(n - 1 for n in ok_per_pair.values()) <= 2 * len(FAKE_TEACHERS)
     assert "done" in rerun.stdout and f"{N_STUDIES * len(FAKE_TEACHERS)} trajectories" in rerun.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    dataset = make_dataset(tmp_path / "ds", 20)
+    teachers = tmp_path / "t.yaml"
+    store = default_store_path(dataset)
+    with start_server_in_thread(dataset, responder=FakeTeachers(), latency_s=0.15) as srv:
+        write_teachers_yaml(teachers, srv.url, max_concurrency=1)
+        proc = subprocess.Popen(_collect_cmd(dataset, teachers), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        _wait_for_answers(store, proc, 5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, err
+        assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+        n_before = sum(r[3] == "ok" for r in store_rows(store))
+        rerun = subprocess.run(_collect_cmd(dataset, teachers), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert 5 <= n_before < 60 and len(store_rows(store)) == 60

@@ -61,3 +61,52 @@ def test_server_refuses_a_non_synthetic_dataset(tmp_path):
     ds = load_dataset(make_dataset(tmp_path / "real", 2))
     with pytest.raises(DatasetError, match=r"study 's0000' \(and 1 more\) has no meta\['truth'\]"):
         SimulatedTeachers(ds.studies)
+
+
+def test_serve_teachers_command(synth_world, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from driftalign.teachers.client import build_messages, image_data_url
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "req.jsonl"
+    env = {**os.environ, "SIM_KEY": "sk-local-test"}
+    cmd = [sys.executable, "-m", "driftalign.teachers", "serve-teachers", str(synth_world), "--port", str(port),
+           "--log", str(log), "--api-key-env", "SIM_KEY", "--fault-500", "0.5", "--seed", "0"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/models", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        world = load_dataset(synth_world, with_trajectories=False)
+        study = world.studies[0]
+        req = {"model": "sim-gpt-5", "messages": build_messages("x", [image_data_url(p) for p in world.image_paths(study)])}
+        assert httpx.post(f"{url}/chat/completions", json=req).status_code == 401
+        statuses = [httpx.post(f"{url}/chat/completions", json=req,
+                               headers={"Authorization": "Bearer sk-local-test"}).status_code for _ in range(12)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert "serving synthetic teachers" in err and f"http://127.0.0.1:{port}/v1" in err
+    # the prompt "x" is neither hinted nor unhinted: the simulators refuse it with a 400 unless a 500 is drawn
+    assert set(statuses) == {400, 500}
+    assert [e["outcome"] for e in read_log(log)][0] == "error_401"
+
+
+def test_serve_config_rejects_fault_fractions_above_one(tmp_path):
+    from driftalign.cli.teacher_commands import ServeConfig
+    from driftalign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fault fractions sum to 1.2 > 1"):
+        ServeConfig.load(None, data=tmp_path, fault_429=0.6, fault_drop=0.6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -29,7 +30,8 @@ class CollectConfig(StageConfig):
 
 
 def _print_summary(summary: CollectSummary) -> None:
-    Console().print(summary_table(summary))
+    console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get the full table
+    console.print(summary_table(summary))
     click.echo(f"{summary.exported} trajectories -> {summary.trajectories} (store: {summary.store})")
 
 
