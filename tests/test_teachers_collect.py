@@ -132,3 +132,11 @@ def test_out_directory_limit_split_and_merge(dataset, tmp_path):
     assert Counter(t.teacher for t in ds.trajectories) == {"alpha": 5, "beta": 3}  # alpha kept, beta added
     assert not (dataset / "trajectories.jsonl").exists()
     assert default_store_path(out).is_file()
+
+
+def test_empty_selection_fails_clearly(dataset, tmp_path):
+    from driftalign.errors import DatasetError
+
+    teachers = write_teachers_yaml(tmp_path / "t.yaml", "http://127.0.0.1:9/v1")
+    with pytest.raises(DatasetError, match=r"no studies to collect \(split='test'"):
+        collect(dataset, teachers, split="test", progress=False)

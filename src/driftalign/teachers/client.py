@@ -187,7 +187,8 @@ class TeacherClient:
             self.limiter.settle(estimate, 0)
             return _Retryable(f"timeout after {self.spec.timeout_s:g} s")
         except httpx.UnsupportedProtocol as e:
-            raise RequestFailed(self._scrub(f"bad base_url {self.spec.base_url}: {e}"), attempts=attempt, fatal=True) from None
+            message = self._scrub(f"bad base_url {self.spec.base_url}: {e}")
+            raise RequestFailed(message, attempts=attempt, fatal=True) from None
         except httpx.TransportError as e:
             self.limiter.settle(estimate, 0)
             unreachable = isinstance(e, httpx.ConnectError)
@@ -195,7 +196,8 @@ class TeacherClient:
         latency = time.monotonic() - start
         return self._interpret(response, estimate, attempt, latency)
 
-    def _interpret(self, response: httpx.Response, estimate: int, attempt: int, latency: float) -> ChatResult | _Retryable:
+    def _interpret(self, response: httpx.Response, estimate: int, attempt: int,
+                   latency: float) -> ChatResult | _Retryable:
         status = response.status_code
         if status == 200:
             try:

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset, load_dataset, read_trajectories, write_studies
 from driftalign.data.io import write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
-from driftalign.errors import DriftalignError
+from driftalign.errors import DatasetError, DriftalignError
 from driftalign.teachers.client import ChatResult, RequestFailed, TeacherClient, image_data_url
 from driftalign.teachers.config import TeacherSpec, load_teachers
 from driftalign.teachers.ratelimit import RateLimiter
@@ -234,6 +234,8 @@ def collect(dataset_dir: str | Path, teachers_cfg: str | Path | Sequence[Teacher
     dataset = load_dataset(dataset_dir, with_trajectories=False)
     out = Path(out) if out is not None else dataset.root
     studies = dataset.split(split)[:limit] if limit is not None else dataset.split(split)
+    if not studies:
+        raise DatasetError(f"{dataset.root}: no studies to collect (split={split!r}, limit={limit})")
     jobs = plan_jobs(dataset, studies, specs)
     store_file = Path(store_path) if store_path is not None else default_store_path(out)
     run = RunState(per_teacher={s.name: TeacherState() for s in specs})

@@ -57,16 +57,18 @@ class TeacherSpec(BaseModel):
     name: str = Field(min_length=1, description="teacher name written to trajectories.jsonl")
     base_url: str = Field(description="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     model: str = Field(min_length=1, description="model id sent in the request")
-    api_key_env: str | None = Field(None, description="name of the env var holding the API key (none for local servers)")
+    api_key_env: str | None = Field(None, description="name of the env var holding the API key (none: no key)")
     max_concurrency: int = Field(8, ge=1, le=1024)
     rpm: float = Field(500, gt=0, description="requests per minute")
     tpm: float = Field(200_000, gt=0, description="tokens per minute (prompt estimate + max_tokens)")
-    params: dict[str, Any] = Field(default_factory=dict, description="extra request fields: temperature, max_tokens ...")
+    params: dict[str, Any] = Field(default_factory=dict, description="extra request fields (temperature, max_tokens)")
     price_per_1k: Price = Field(default_factory=Price)
     prompt: str = Field(HINTED, description="hinted | unhinted | a template containing {diseases}")
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout in seconds")
-    max_retries: int = Field(6, ge=0, le=50, description="retries after the first attempt (429, 5xx, timeouts, connection errors)")
-    backoff_s: float = Field(0.5, ge=0, description="first back-off delay; doubles per retry (jittered) unless Retry-After is sent")
+    max_retries: int = Field(6, ge=0, le=50,
+                             description="retries after the first attempt (429, 5xx, timeouts, connection errors)")
+    backoff_s: float = Field(0.5, ge=0,
+                             description="first back-off delay; doubles per retry (jittered) unless Retry-After")
 
     @field_validator("base_url")
     @classmethod

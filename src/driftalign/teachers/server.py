@@ -337,7 +337,8 @@ def make_server(dataset: Dataset | str | Path, *, host: str = "127.0.0.1", port:
     return TeacherHTTPServer((host, port), app, RequestLog(log_path))
 
 
-def start_server_in_thread(dataset: Dataset | str | Path, *, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> RunningServer:
+def start_server_in_thread(dataset: Dataset | str | Path, *, host: str = "127.0.0.1", port: int = 0,
+                           **kwargs: Any) -> RunningServer:
     """Start `make_server(...)` in a daemon thread; port 0 picks a free port (see `.url`)."""
     server = make_server(dataset, host=host, port=port, **kwargs)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
