@@ -87,7 +87,9 @@ def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out:
     2. per teacher, measured FP >= recorded spurious events on non-positive findings (a lower bound);
     3. across the 7 teachers, the rank correlation between the recorded spurious-event rate and the
        measured 1 - precision is high (Spearman >= 0.7; 0.88 measured on this world), and the
-       teacher with the most spurious events per answer is among the two least precise.
+       teacher with the most spurious events per answer is among the two least precise;
+    4. the same for recorded laterality events per answer and the measured laterality error rate
+       against the reference report's sides (Spearman >= 0.7; 0.96 measured on this world).
     """
     ds = load_dataset(synth_world, verify_images=False)
     studies = {s.study_id: s for s in ds.studies}
@@ -97,7 +99,7 @@ def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out:
     doc = json.loads((drift_out / "drift.json").read_text())
 
     found = located = total = 0
-    spurious_rate, one_minus_precision = {}, {}
+    spurious_rate, one_minus_precision, laterality_rate, side_errors = {}, {}, {}, {}
     for teacher, answers in by_teacher.items():
         spurious = [(a, e) for a in answers for e in recorded_events(a)
                     if e["type"] == "spurious" and studies[a.study_id].labels.get(e["finding"]) != 1]
@@ -111,6 +113,8 @@ def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out:
         assert doc["per_teacher"][teacher]["fp"] == fp
         spurious_rate[teacher] = doc["recorded_events"][teacher]["spurious"] / len(answers)
         one_minus_precision[teacher] = 1 - doc["per_teacher"][teacher]["precision"]
+        laterality_rate[teacher] = doc["recorded_events"][teacher]["laterality"] / len(answers)
+        side_errors[teacher] = doc["per_teacher"][teacher]["laterality_error_rate"]
     assert total > 100
     assert found / total >= 0.95 and located / total >= 0.95
     teachers = sorted(spurious_rate)
@@ -118,3 +122,5 @@ def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out:
     assert rho >= 0.7, rho
     most_spurious = max(teachers, key=spurious_rate.get)
     assert most_spurious in sorted(teachers, key=one_minus_precision.get)[-2:]
+    rho_side = spearmanr([laterality_rate[t] for t in teachers], [side_errors[t] for t in teachers]).statistic
+    assert rho_side >= 0.7, rho_side

@@ -16,6 +16,7 @@ from driftalign.drift.agreement import (
     mean_pairwise_js,
 )
 from driftalign.data.schema import Trajectory
+from driftalign.drift.laterality import laterality_counts, mention_sides, merge_sides
 from driftalign.drift.refusal import is_refusal, looks_like_refusal
 from driftalign.drift.steps import position_window, split_steps, step_at_offset
 from driftalign.drift.teacher_metrics import precision_recall_f1
@@ -147,3 +148,21 @@ def test_refusal_flag_in_meta_wins_and_disclaimers_with_findings_are_answers() -
     assert is_refusal(Trajectory(study_id="s", teacher="t", prompt="p", response=disclaimer), False) is True
     flagged = Trajectory(study_id="s", teacher="t", prompt="p", response="Effusion.", meta={"refusal": True})
     assert is_refusal(flagged, True) is True
+
+
+def test_laterality_counts_hand_computed() -> None:
+    """Answer: effusion {right}, pneumothorax {left}, edema {bilateral}, opacity {left}.
+    Reference: effusion {left}, pneumothorax {left}, edema {bilateral}, no side for opacity.
+    Comparable: effusion, pneumothorax, edema (3); mismatched: effusion (right not in {left}) -> (3, 1)."""
+    answer = {"Pleural Effusion": frozenset({"right"}), "Pneumothorax": frozenset({"left"}),
+              "Edema": frozenset({"bilateral"}), "Lung Opacity": frozenset({"left"})}
+    reference = {"Pleural Effusion": frozenset({"left"}), "Pneumothorax": frozenset({"left"}),
+                 "Edema": frozenset({"bilateral"})}
+    assert laterality_counts(answer, reference) == (3, 1)
+    assert laterality_counts({"Edema": frozenset({"left"})}, {"Edema": frozenset({"bilateral"})}) == (1, 1)
+
+
+def test_merge_and_mention_sides() -> None:
+    per_step = mention_sides(["Small left pleural effusion.", "Right pleural effusion.", "No pneumothorax."])
+    assert per_step[0] == {"Pleural Effusion": frozenset({"left"})} and per_step[2] == {}
+    assert merge_sides(per_step) == {"Pleural Effusion": frozenset({"left", "right"})}

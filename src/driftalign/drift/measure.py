@@ -15,6 +15,7 @@ from driftalign.data.schema import Study, Trajectory
 from driftalign.drift.answers import Answer, Labeler, prepare_answers
 from driftalign.drift.between import fleiss_by_finding, pairwise_kappa
 from driftalign.drift.events import event_counts, has_recorded_events
+from driftalign.drift.laterality import SideFinder, laterality_counts, mention_sides, merge_sides
 from driftalign.drift.report import DriftReport
 from driftalign.drift.steps import split_steps
 from driftalign.drift.stepwise import step_drift
@@ -94,6 +95,22 @@ def _similarities(
     return out
 
 
+def _laterality(
+    answers: Sequence[Answer], studies: dict[str, Study], side_finder: SideFinder
+) -> dict[str, tuple[int, int]]:
+    """Per teacher: (comparable, mismatched) side pairs against the reference reports."""
+    ref_steps = {sid: [s.text for s in split_steps(st.report)] for sid, st in studies.items()}
+    texts = list(dict.fromkeys([s.text for a in answers for s in a.steps] + [t for v in ref_steps.values() for t in v]))
+    sides = dict(zip(texts, side_finder(texts), strict=True))
+    refs = {sid: merge_sides([sides[t] for t in steps]) for sid, steps in ref_steps.items()}
+    out: dict[str, tuple[int, int]] = {}
+    for a in answers:
+        comparable, mismatched = laterality_counts(merge_sides([sides[s.text] for s in a.steps]), refs[a.study_id])
+        prev = out.get(a.teacher, (0, 0))
+        out[a.teacher] = (prev[0] + comparable, prev[1] + mismatched)
+    return out
+
+
 def _embed_steps(answers: Sequence[Answer], studies: dict[str, Study], embedder: Embedder) -> dict[str, np.ndarray]:
     texts = list(dict.fromkeys(
         [s.text for a in answers for s in a.steps]
@@ -109,6 +126,7 @@ def measure_drift(
     *,
     labeler: Labeler | None = None,
     embedder: Embedder | None = None,
+    side_finder: SideFinder | None = None,
     max_steps: int = 12,
     windows: int = 5,
 ) -> DriftReport:
@@ -118,6 +136,8 @@ def measure_drift(
     labeler: texts -> CheXpert label dicts (default: driftalign.labeling.label_reports).
     embedder: sentence embedder (default: the offline MiniLM `SentenceEmbedder`); its vectors give
     the semantic similarity and the step-embedding drift.
+    side_finder: texts -> {finding: sides of its positive mentions} (default: the labeler's mentions),
+    for the laterality error rate against the reference report.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -125,6 +145,7 @@ def measure_drift(
     studies = {s.study_id: s for s in study_list}
     trajectories, duplicates = _select_trajectories(dataset, set(studies), teachers)
     answers = prepare_answers(trajectories, labeler or _default_labeler())
+    sides = _laterality(answers, studies, side_finder or mention_sides)
     timings["label"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -141,7 +162,9 @@ def measure_drift(
     sims = _similarities(answers, studies, vectors)
     accuracy_findings = list(MSCXRT_FINDINGS)
     per_teacher = [
-        teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings) for t in names
+        teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings,
+                        sides.get(t, (0, 0)))
+        for t in names
     ]
     with_events = has_recorded_events(answers)
     report = DriftReport(

@@ -27,10 +27,12 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
 def _per_teacher_rows(report: DriftReport) -> tuple[list[str], list[list[Any]]]:
     acc_cols = [f"acc_{MSCXRT_FINDINGS.get(f, f)}" for f in report.accuracy_findings]
     header = ["teacher", "n_trajectories", "precision", "recall", "f1", "tp", "fp", "fn", "similarity",
-              "n_similarity", "refusal_rate", "mean_words", "mean_steps", *acc_cols]
+              "n_similarity", "refusal_rate", "mean_words", "mean_steps", "laterality_comparable",
+              "laterality_mismatch", "laterality_error_rate", *acc_cols]
     rows = [
         [m.teacher, m.n_trajectories, m.precision, m.recall, m.f1, m.tp, m.fp, m.fn, m.similarity,
-         m.n_similarity, m.refusal_rate, m.mean_words, m.mean_steps,
+         m.n_similarity, m.refusal_rate, m.mean_words, m.mean_steps, m.laterality_comparable,
+         m.laterality_mismatch, m.laterality_error_rate,
          *[m.finding_accuracy[f] for f in report.accuracy_findings]]
         for m in report.per_teacher
     ]
@@ -68,11 +70,11 @@ def summary_table(report: DriftReport) -> Table:
     """Per-teacher rich table: drift vs the reference, refusals, length."""
     table = Table(title=f"Teacher drift vs reference ({_tag(report)})")
     table.add_column("teacher", no_wrap=True)
-    for col in ("P", "R", "F1", "sim", "refusal", "words", "steps"):
+    for col in ("P", "R", "F1", "sim", "side err", "refusal", "words", "steps"):
         table.add_column(col, justify="right", no_wrap=True)
     for m in report.per_teacher:
         table.add_row(m.teacher, _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.similarity),
-                      _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1))
+                      _fmt(m.laterality_error_rate), _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1))
     return table
 
 

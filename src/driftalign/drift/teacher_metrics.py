@@ -36,6 +36,9 @@ class TeacherMetrics:
     mean_steps: float
     finding_accuracy: dict[str, float]   # finding -> accuracy (NaN when no study qualifies)
     finding_support: dict[str, int]      # finding -> studies that entered the accuracy
+    laterality_comparable: int           # (study, finding) pairs with a side in answer and reference
+    laterality_mismatch: int             # ... where the answer names a side the reference does not
+    laterality_error_rate: float         # mismatch / comparable (laterality.py)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -76,8 +79,10 @@ def teacher_metrics(
     studies: dict[str, Study],
     similarities: Sequence[float],
     accuracy_findings: Sequence[str],
+    laterality: tuple[int, int] = (0, 0),
 ) -> TeacherMetrics:
-    """All per-teacher numbers for one teacher's answers (`similarities`: one per study with a reference)."""
+    """All per-teacher numbers for one teacher's answers (`similarities`: one per study with a reference;
+    `laterality`: (comparable, mismatched) side pairs from `laterality.laterality_counts`)."""
     tp, fp, fn = confusion(answers, studies)
     p, r, f1 = precision_recall_f1(tp, fp, fn)
     acc = {f: finding_accuracy(answers, studies, f) for f in accuracy_findings}
@@ -94,4 +99,7 @@ def teacher_metrics(
         mean_steps=_ratio(sum(len(a.steps) for a in answers), n),
         finding_accuracy={f: v[0] for f, v in acc.items()},
         finding_support={f: v[1] for f, v in acc.items()},
+        laterality_comparable=laterality[0],
+        laterality_mismatch=laterality[1],
+        laterality_error_rate=_ratio(laterality[1], laterality[0]),
     )
