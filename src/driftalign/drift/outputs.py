@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def summary_table(report: DriftReport) -> Table:
     """Per-teacher rich table: drift vs the reference, refusals, length."""
     table = Table(title=f"Teacher drift vs reference ({_tag(report)})")
     table.add_column("teacher", no_wrap=True)
-    for col in ("P", "R", "F1", "sim", "side err", "refusal", "words", "steps"):
+    for col in ("P", "R", "F1", "sim", "side err", "refusal", "words", "steps"):  # side err: laterality.py
         table.add_column(col, justify="right", no_wrap=True)
     for m in report.per_teacher:
         table.add_row(m.teacher, _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.similarity),
@@ -93,7 +94,8 @@ def accuracy_table(report: DriftReport) -> Table:
 
 def print_summary(report: DriftReport, console: Console | None = None) -> None:
     """Per-teacher table, accuracy gaps, mean kappas and the step-drift endpoints."""
-    console = console or Console()
+    # Not a terminal (a log file, CI): rich would assume 80 columns and squeeze the numbers.
+    console = console or (Console() if sys.stdout.isatty() else Console(width=120))
     console.print(summary_table(report))
     console.print(accuracy_table(report))
     kappas = [k.kappa for k in report.pairwise_kappa if math.isfinite(k.kappa)]
