@@ -194,4 +194,15 @@ def test_outputs_and_plots_written(tiny_report, tmp_path: Path) -> None:
     assert set(doc["step_drift"]) == {"index", "window"}
     rows = list(csv.DictReader((out / "per_teacher.csv").open()))
     assert [r["teacher"] for r in rows] == ["A", "B", "C"] and float(rows[2]["recall"]) == 0.5
+    assert all(r["synthetic"] == "True" for r in rows)
     print_summary(tiny_report)
+
+
+def test_cli_on_dataset_without_trajectories_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from driftalign.cli.app import main
+
+    root = build_dataset(tmp_path / "bare", with_trajectories=False)
+    with pytest.raises(SystemExit) as e:
+        main(["drift", str(root), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "trajectories.jsonl: no teacher trajectories" in err

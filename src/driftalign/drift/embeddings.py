@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,8 +103,6 @@ class SentenceEmbedder:
         flush_every: int = 20,
         show_progress: bool = True,
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not (self.model_dir / "config.json").is_file():
             raise ConfigError(f"{self.model_dir}: not a sentence-embedding model directory (no config.json)")
@@ -111,15 +110,22 @@ class SentenceEmbedder:
         self.max_tokens = max_tokens
         self.flush_every = flush_every
         self.show_progress = show_progress
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.model = AutoModel.from_pretrained(self.model_dir).eval()
+        self._model: tuple[Any, Any] | None = None  # (tokenizer, model), loaded on first use
         address = _model_address(self.model_dir, max_tokens)
         self.cache = EmbeddingCache(Path(cache_dir) / address if cache_dir is not None else None)
 
+    def _loaded(self) -> tuple[Any, Any]:
+        if self._model is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            self._model = (AutoTokenizer.from_pretrained(self.model_dir), AutoModel.from_pretrained(self.model_dir).eval())
+        return self._model
+
     @torch.inference_mode()
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-        hidden = self.model(**enc).last_hidden_state  # [B, T, 384]
+        tokenizer, model = self._loaded()
+        enc = tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state  # [B, T, 384]
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # [B, 384] mean pooling
         return torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)

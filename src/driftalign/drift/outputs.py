@@ -17,12 +17,13 @@ from driftalign.data.io import atomic_write, write_json
 from driftalign.drift.report import DriftReport, clean_numbers
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], synthetic: bool) -> None:
+    """CSV with a trailing `synthetic` column, so a table copied out of DIR still says where it came from."""
     with atomic_write(path) as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
+        writer.writerow([*header, "synthetic"])
         for row in rows:
-            writer.writerow(["" if v is None else v for v in clean_numbers(list(row))])
+            writer.writerow(["" if v is None else v for v in clean_numbers(list(row))] + [synthetic])
 
 
 def _per_teacher_rows(report: DriftReport) -> tuple[list[str], list[list[Any]]]:
@@ -44,17 +45,18 @@ def write_outputs(report: DriftReport, out: Path) -> list[Path]:
     """Write drift.json + per_teacher.csv, pairwise_kappa.csv, fleiss_kappa.csv, step_drift.csv."""
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "drift.json", report.to_dict())
-    _write_csv(out / "per_teacher.csv", *_per_teacher_rows(report))
+    syn = report.synthetic
+    _write_csv(out / "per_teacher.csv", *_per_teacher_rows(report), syn)
     _write_csv(out / "pairwise_kappa.csv", ["teacher_a", "teacher_b", "kappa", "n_decisions"],
-               ([k.teacher_a, k.teacher_b, k.kappa, k.n_decisions] for k in report.pairwise_kappa))
+               ([k.teacher_a, k.teacher_b, k.kappa, k.n_decisions] for k in report.pairwise_kappa), syn)
     _write_csv(out / "fleiss_kappa.csv", ["finding", "kappa", "n_studies", "positive_rate", "mscxrt"],
                ([k.finding, k.kappa, k.n_studies, k.positive_rate, k.finding in MSCXRT_FINDINGS]
-                for k in report.fleiss_kappa))
+                for k in report.fleiss_kappa), syn)
     _write_csv(out / "step_drift.csv",
                ["axis", "position", "label", "n_steps", "n_studies", "embedding_distance", "assertion_js",
                 "assertions_per_step", "event_density"],
                ([p.axis, p.position, p.label, p.n_steps, p.n_studies, p.embedding_distance, p.assertion_js,
-                 p.assertions_per_step, p.event_density] for p in report.step_drift))
+                 p.assertions_per_step, p.event_density] for p in report.step_drift), syn)
     return [out / n for n in ("drift.json", "per_teacher.csv", "pairwise_kappa.csv", "fleiss_kappa.csv",
                               "step_drift.csv")]
 
