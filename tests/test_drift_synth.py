@@ -63,11 +63,13 @@ def test_rerun_uses_the_embedding_cache(drift_out: Path, synth_world: Path) -> N
 def test_teacher_and_split_flags(synth_world: Path, tmp_path: Path) -> None:
     out = tmp_path / "two"
     main(["drift", str(synth_world), "--out", str(out), "--teachers", "sim-gpt-5,sim-moonshot",
-          "--split", "test", "--no-plots"])
+          "--split", "test", "--findings", "mscxrt", "--no-plots"])
     doc = json.loads((out / "drift.json").read_text())
     assert doc["teachers"] == ["sim-gpt-5", "sim-moonshot"] and doc["split"] == "test"
     studies = [json.loads(line) for line in (synth_world / "studies.jsonl").open()]
     assert doc["n_studies"] == sum(s["split"] == "test" for s in studies)
+    assert doc["findings"] == ["Consolidation", "Pleural Effusion", "Pneumonia", "Pneumothorax", "Edema"]
+    assert set(doc["fleiss_kappa"]) == set(doc["findings"])
 
 
 def test_bad_flags_fail_with_one_line(synth_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -77,6 +79,9 @@ def test_bad_flags_fail_with_one_line(synth_world: Path, tmp_path: Path, capsys:
     with pytest.raises(SystemExit) as e:
         main(["drift", str(synth_world), "--out", str(tmp_path / "x"), "--split", "holdout"])
     assert e.value.code == 2 and "--split" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["drift", str(synth_world), "--out", str(tmp_path / "x"), "--findings", "Edema,Pneumonitis"])
+    assert e.value.code == 2 and "unknown finding(s) ['Pneumonitis']" in capsys.readouterr().err
 
 
 def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out: Path) -> None:

@@ -42,12 +42,14 @@ class Answer:
         return len(self.text.split())
 
 
-def asserted_findings(labels: dict[str, Any]) -> frozenset[str]:
-    """Findings the labeler marked positive (value 1); 'No Finding' is not a finding."""
-    return frozenset(f for f in FINDINGS if labels.get(f) == 1)
+def asserted_findings(labels: dict[str, Any], findings: Sequence[str] = FINDINGS) -> frozenset[str]:
+    """Findings (of those in scope) the labeler marked positive (value 1); 'No Finding' is not a finding."""
+    return frozenset(f for f in findings if labels.get(f) == 1)
 
 
-def label_unique(texts: Sequence[str], labeler: Labeler, chunk: int = 1024) -> dict[str, frozenset[str]]:
+def label_unique(
+    texts: Sequence[str], labeler: Labeler, findings: Sequence[str] = FINDINGS, chunk: int = 1024
+) -> dict[str, frozenset[str]]:
     """Asserted findings per distinct text (each distinct text is labelled once, in chunks, with a progress bar)."""
     unique = list(dict.fromkeys(texts))
     found: dict[str, frozenset[str]] = {}
@@ -57,15 +59,20 @@ def label_unique(texts: Sequence[str], labeler: Labeler, chunk: int = 1024) -> d
         labels = labeler(batch)
         if len(labels) != len(batch):
             raise RuntimeError(f"labeler returned {len(labels)} label sets for {len(batch)} texts")
-        found.update((t, asserted_findings(lab)) for t, lab in zip(batch, labels, strict=True))
+        found.update((t, asserted_findings(lab, findings)) for t, lab in zip(batch, labels, strict=True))
     return found
 
 
-def prepare_answers(trajectories: Sequence[Trajectory], labeler: Labeler) -> list[Answer]:
-    """Label every trajectory and every one of its steps (one labeler call for each distinct text)."""
+def prepare_answers(
+    trajectories: Sequence[Trajectory], labeler: Labeler, findings: Sequence[str] = FINDINGS
+) -> list[Answer]:
+    """Label every trajectory and every one of its steps (one labeler call for each distinct text).
+
+    Only `findings` (default: all 13) count as assertions; e.g. the five MS-CXR-T findings when the
+    teachers were asked about those only."""
     steps = [tuple(split_steps(t.response)) for t in trajectories]
     texts = [t.response for t in trajectories] + [s.text for st in steps for s in st]
-    found = label_unique(texts, labeler)
+    found = label_unique(texts, labeler, findings)
     return [
         Answer(
             study_id=t.study_id,

@@ -12,7 +12,7 @@ import numpy as np
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset
 from driftalign.data.schema import Study, Trajectory
-from driftalign.drift.answers import Answer, Labeler, prepare_answers
+from driftalign.drift.answers import FINDINGS, Answer, Labeler, prepare_answers
 from driftalign.drift.between import fleiss_by_finding, pairwise_kappa
 from driftalign.drift.events import event_counts, has_recorded_events
 from driftalign.drift.laterality import SideFinder, laterality_counts, mention_sides, merge_sides
@@ -96,12 +96,14 @@ def _similarities(
 
 
 def _laterality(
-    answers: Sequence[Answer], studies: dict[str, Study], side_finder: SideFinder
+    answers: Sequence[Answer], studies: dict[str, Study], side_finder: SideFinder, findings: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
-    """Per teacher: (comparable, mismatched) side pairs against the reference reports."""
+    """Per teacher: (comparable, mismatched) side pairs against the reference reports (findings in scope)."""
     ref_steps = {sid: [s.text for s in split_steps(st.report)] for sid, st in studies.items()}
     texts = list(dict.fromkeys([s.text for a in answers for s in a.steps] + [t for v in ref_steps.values() for t in v]))
-    sides = dict(zip(texts, side_finder(texts), strict=True))
+    scope = set(findings)
+    sides = {t: {f: s for f, s in found.items() if f in scope}
+             for t, found in zip(texts, side_finder(texts), strict=True)}
     refs = {sid: merge_sides([sides[t] for t in steps]) for sid, steps in ref_steps.items()}
     out: dict[str, tuple[int, int]] = {}
     for a in answers:
@@ -127,6 +129,7 @@ def measure_drift(
     labeler: Labeler | None = None,
     embedder: Embedder | None = None,
     side_finder: SideFinder | None = None,
+    findings: Sequence[str] = FINDINGS,
     max_steps: int = 12,
     windows: int = 5,
 ) -> DriftReport:
@@ -138,14 +141,19 @@ def measure_drift(
     the semantic similarity and the step-embedding drift.
     side_finder: texts -> {finding: sides of its positive mentions} (default: the labeler's mentions),
     for the laterality error rate against the reference report.
+    findings: the findings in scope for assertions, P/R/F1, kappas and the step JS (default: the 13
+    CheXpert findings; pass the five MS-CXR-T findings when the teachers were asked about those only).
     """
+    unknown = sorted(set(findings) - set(FINDINGS))
+    if unknown or not findings:
+        raise ConfigError(f"--findings: expected CheXpert findings other than 'No Finding', got {unknown or 'none'}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     study_list = _select_studies(dataset, split)
     studies = {s.study_id: s for s in study_list}
     trajectories, duplicates = _select_trajectories(dataset, set(studies), teachers)
-    answers = prepare_answers(trajectories, labeler or _default_labeler())
-    sides = _laterality(answers, studies, side_finder or mention_sides)
+    answers = prepare_answers(trajectories, labeler or _default_labeler(), findings)
+    sides = _laterality(answers, studies, side_finder or mention_sides, findings)
     timings["label"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -160,10 +168,11 @@ def measure_drift(
     names = sorted({a.teacher for a in answers})
     by_teacher = {t: {a.study_id: a for a in answers if a.teacher == t} for t in names}
     sims = _similarities(answers, studies, vectors)
-    accuracy_findings = list(MSCXRT_FINDINGS)
+    # Per-finding accuracy: the five MS-CXR-T findings in scope (all findings in scope if none is).
+    accuracy_findings = [f for f in MSCXRT_FINDINGS if f in findings] or list(findings)
     per_teacher = [
         teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings,
-                        sides.get(t, (0, 0)))
+                        sides.get(t, (0, 0)), findings)
         for t in names
     ]
     with_events = has_recorded_events(answers)
@@ -175,11 +184,13 @@ def measure_drift(
         n_studies=len({a.study_id for a in answers}),
         n_trajectories=len(answers),
         per_teacher=per_teacher,
-        pairwise_kappa=pairwise_kappa(by_teacher),
-        fleiss_kappa=fleiss_by_finding(by_teacher),
-        step_drift=step_drift(answers, vectors, max_steps=max_steps, windows=windows, with_events=with_events),
+        pairwise_kappa=pairwise_kappa(by_teacher, findings),
+        fleiss_kappa=fleiss_by_finding(by_teacher, findings),
+        step_drift=step_drift(answers, vectors, max_steps=max_steps, windows=windows, with_events=with_events,
+                              findings=findings),
         recorded_events={t: event_counts(list(by_teacher[t].values())) for t in names} if with_events else {},
         accuracy_findings=accuracy_findings,
+        findings=list(findings),
         settings={"max_steps": max_steps, "windows": windows},
         duplicates_ignored=duplicates,
     )

@@ -60,14 +60,15 @@ def _heatmap(ax: plt.Axes, matrix: np.ndarray, rows: list[str], cols: list[str],
              cmap: str) -> matplotlib.image.AxesImage:
     masked = np.ma.masked_invalid(matrix)
     im = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    colormap, norm = plt.get_cmap(cmap), matplotlib.colors.Normalize(vmin, vmax)
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), rows)
-    mid = (vmin + vmax) / 2
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             v = matrix[i, j]
             text = "-" if not math.isfinite(v) else f"{v:.2f}"
-            dark = math.isfinite(v) and abs(v - mid) > 0.3 * (vmax - vmin)
+            r, g, b, _ = colormap(norm(v)) if math.isfinite(v) else (1, 1, 1, 1)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5   # perceived luminance of the cell
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     return im
 
@@ -82,9 +83,12 @@ def plot_kappa(report: DriftReport, path: Path) -> Path:
         matrix[idx[k.teacher_a], idx[k.teacher_b]] = matrix[idx[k.teacher_b], idx[k.teacher_a]] = k.kappa
     size = max(5.5, 0.75 * len(teachers) + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = _heatmap(ax, matrix, teachers, teachers, -0.2, 1.0, "viridis")
+    finite = matrix[np.isfinite(matrix)]
+    vmin = min(-0.2, float(np.floor(finite.min() * 10) / 10)) if finite.size else -0.2
+    im = _heatmap(ax, matrix, teachers, teachers, vmin, 1.0, "viridis")
     fig.colorbar(im, ax=ax, label="Cohen's kappa")
-    ax.set_title(_title(report, "Pairwise agreement on asserted findings"), fontsize=10)
+    scope = f"{len(report.findings)} findings" if report.findings else "all findings"
+    ax.set_title(_title(report, f"Pairwise agreement (Cohen's kappa) on asserted findings ({scope})"), fontsize=10)
     return _save(fig, path)
 
 

@@ -38,6 +38,7 @@ class DriftReport:
     step_drift: list[StepDriftPoint]
     recorded_events: dict[str, dict[str, int]]   # teacher -> event type -> count ({} if none recorded)
     accuracy_findings: list[str]
+    findings: list[str] = field(default_factory=list)   # findings in scope for P/R, kappa, JS
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     duplicates_ignored: int = 0
@@ -67,6 +68,7 @@ class DriftReport:
             "n_studies": self.n_studies,
             "n_trajectories": self.n_trajectories,
             "duplicates_ignored": self.duplicates_ignored,
+            "findings": self.findings,
             "accuracy_findings": self.accuracy_findings,
             "per_teacher": {m.teacher: asdict(m) for m in self.per_teacher},
             "accuracy_gap": self.accuracy_gaps(),

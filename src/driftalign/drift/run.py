@@ -8,8 +8,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from driftalign.config import StageConfig, save_config
-from driftalign.constants import SPLITS
+from driftalign.constants import MSCXRT_FINDINGS, SPLITS
 from driftalign.data.dataset import load_dataset
+from driftalign.drift.answers import FINDINGS
 from driftalign.drift.measure import measure_drift
 from driftalign.drift.outputs import print_summary, write_outputs
 from driftalign.drift.report import DriftReport
@@ -21,6 +22,8 @@ class DriftConfig(StageConfig):
     out: Path = Field(description="output directory for drift.json, CSV tables and plots")
     split: str = Field("all", description=f"which studies: all or one of {', '.join(SPLITS)}")
     teachers: str = Field("all", description="teachers to compare: all, or a comma-separated list of names")
+    findings: str = Field("all", description="findings in scope for assertions, P/R, kappa and step JS: all (the 13 "
+                          "CheXpert findings), mscxrt (the five MS-CXR-T findings) or comma-separated CheXpert names")
     max_steps: int = Field(12, ge=1, description="absolute step indices shown on the step-drift curve")
     windows: int = Field(5, ge=1, le=50, description="relative-position windows of the step-drift curve")
     batch_size: int = Field(64, ge=1, description="sentence-embedding batch size")
@@ -42,8 +45,26 @@ class DriftConfig(StageConfig):
             raise ValueError(f"expected 'all' or comma-separated teacher names, got {v!r}")
         return ",".join(names)
 
+    @field_validator("findings")
+    @classmethod
+    def _findings(cls, v: str) -> str:
+        if v in ("all", "mscxrt"):
+            return v
+        names = [n.strip() for n in v.split(",")]
+        unknown = [n for n in names if n not in FINDINGS]
+        if unknown:
+            raise ValueError(f"unknown finding(s) {unknown}; use all, mscxrt or names from {list(FINDINGS)}")
+        return ",".join(names)
+
     def teacher_list(self) -> list[str] | None:
         return None if self.teachers == "all" else self.teachers.split(",")
+
+    def finding_list(self) -> tuple[str, ...]:
+        if self.findings == "all":
+            return FINDINGS
+        if self.findings == "mscxrt":
+            return tuple(MSCXRT_FINDINGS)
+        return tuple(self.findings.split(","))
 
 
 def run_drift(cfg: DriftConfig) -> DriftReport:
@@ -57,7 +78,7 @@ def run_drift(cfg: DriftConfig) -> DriftReport:
     save_config(cfg, cfg.out)
     embedder = SentenceEmbedder(batch_size=cfg.batch_size, max_tokens=cfg.max_tokens,
                                 cache_dir=cfg.out / ".cache" / "embeddings")
-    report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder,
+    report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder, findings=cfg.finding_list(),
                            max_steps=cfg.max_steps, windows=cfg.windows)
     report.timings["total"] = time.perf_counter() - start
     write_outputs(report, cfg.out)

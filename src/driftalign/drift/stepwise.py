@@ -9,7 +9,7 @@ index j = 0, 1, ...) and a relative one (its window w of W equal bins of the nor
     e_u(s, p) = the mean MiniLM embedding of teacher u's steps of study s at p (one step on the
     index axis);
 (b) assertion drift   D_js(p) = mean over teacher pairs of JS(q_u(p) || q_v(p)) in bits, where
-    q_u(p) is the distribution over the 13 findings of teacher u's positive assertions in steps at
+    q_u(p) is the distribution over the findings in scope (13 by default) of teacher u's positive assertions in steps at
     p, pooled over studies (teachers with no assertion at p are left out);
 (c) event density     rho(p) = recorded drift events located in steps at p / steps at p
     (only when trajectories carry meta["drift_events"]).
@@ -104,9 +104,10 @@ def _accumulate(
     return acc
 
 
-def _point(axis: str, p: int, label: str, a: _Accumulator, teachers: Sequence[str], with_events: bool) -> StepDriftPoint:
+def _point(axis: str, p: int, label: str, a: _Accumulator, teachers: Sequence[str], with_events: bool,
+           findings: Sequence[str]) -> StepDriftPoint:
     n_steps = sum(a.steps.values())
-    dists = [np.array([a.assertions[t][f] for f in FINDINGS], dtype=float) for t in teachers]
+    dists = [np.array([a.assertions[t][f] for f in findings], dtype=float) for t in teachers]
     n_assert = sum(sum(c.values()) for c in a.assertions.values())
     nan = float("nan")
     return StepDriftPoint(
@@ -119,7 +120,7 @@ def _point(axis: str, p: int, label: str, a: _Accumulator, teachers: Sequence[st
         assertion_js=mean_pairwise_js(dists),
         assertions_per_step=n_assert / n_steps if n_steps else nan,
         event_density=(sum(a.events.values()) / n_steps if n_steps else nan) if with_events else nan,
-        teacher_assertions={t: {f: a.assertions[t][f] for f in FINDINGS if a.assertions[t][f]} for t in teachers},
+        teacher_assertions={t: {f: a.assertions[t][f] for f in findings if a.assertions[t][f]} for t in teachers},
         teacher_event_density={
             t: (a.events[t] / a.steps[t] if a.steps[t] else nan) if with_events else nan for t in teachers
         },
@@ -133,6 +134,7 @@ def step_drift(
     max_steps: int,
     windows: int,
     with_events: bool,
+    findings: Sequence[str] = FINDINGS,
 ) -> list[StepDriftPoint]:
     """The drift curve on both axes: step index 0..max_steps-1, then windows 0..windows-1.
 
@@ -145,11 +147,11 @@ def step_drift(
     points = []
     by_index = _accumulate(studies, index_position(max_steps), vectors)
     for p in sorted(by_index):
-        points.append(_point("index", p, str(p + 1), by_index[p], teachers, with_events))
+        points.append(_point("index", p, str(p + 1), by_index[p], teachers, with_events, findings))
     by_window = _accumulate(studies, window_position(windows), vectors)
     for p in range(windows):
         label = f"{p / windows:.1f}-{(p + 1) / windows:.1f}"
-        points.append(_point("window", p, label, by_window.get(p, _Accumulator()), teachers, with_events))
+        points.append(_point("window", p, label, by_window.get(p, _Accumulator()), teachers, with_events, findings))
     return points
 
 

@@ -52,11 +52,13 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]
     return p, r, f1
 
 
-def confusion(answers: Sequence[Answer], studies: dict[str, Study]) -> tuple[int, int, int]:
-    """(TP, FP, FN) over every (answer, finding) pair."""
+def confusion(
+    answers: Sequence[Answer], studies: dict[str, Study], findings: Sequence[str] = FINDINGS
+) -> tuple[int, int, int]:
+    """(TP, FP, FN) over every (answer, finding) pair, findings in scope only."""
     tp = fp = fn = 0
     for a in answers:
-        positive = {f for f in FINDINGS if studies[a.study_id].labels.get(f) == 1}
+        positive = {f for f in findings if studies[a.study_id].labels.get(f) == 1}
         tp += len(a.asserted & positive)
         fp += len(a.asserted - positive)
         fn += len(positive - a.asserted)
@@ -80,10 +82,11 @@ def teacher_metrics(
     similarities: Sequence[float],
     accuracy_findings: Sequence[str],
     laterality: tuple[int, int] = (0, 0),
+    findings: Sequence[str] = FINDINGS,
 ) -> TeacherMetrics:
     """All per-teacher numbers for one teacher's answers (`similarities`: one per study with a reference;
     `laterality`: (comparable, mismatched) side pairs from `laterality.laterality_counts`)."""
-    tp, fp, fn = confusion(answers, studies)
+    tp, fp, fn = confusion(answers, studies, findings)
     p, r, f1 = precision_recall_f1(tp, fp, fn)
     acc = {f: finding_accuracy(answers, studies, f) for f in accuracy_findings}
     n = len(answers)
