@@ -24,14 +24,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @click.option("--studies", type=int, default=None, help="override the number of studies")
 @click.option("--apo-lr", type=float, default=None, help="override the APO learning rate")
 @click.option("--beta", type=float, default=None, help="override beta")
+@click.option("--spd-epochs", type=float, default=None, help="override the SPD epochs")
+@click.option("--apo-epochs", type=float, default=None, help="override the APO epochs")
+@click.option("--strategies", default=None, help="comma-separated consensus strategies (vote,model,hybrid)")
 @click.option("--threads", type=int, default=2, help="torch threads")
-def main(out_dir: str, full: bool, studies: int | None, apo_lr: float | None, beta: float | None, threads: int) -> None:
+def main(out_dir: str, full: bool, studies: int | None, apo_lr: float | None, beta: float | None,
+         spd_epochs: float | None, apo_epochs: float | None, strategies: str | None, threads: int) -> None:
     import torch
 
     from driftalign.training.apo_experiment import ExperimentSettings, run_apo_experiment
 
     torch.set_num_threads(threads)
-    overrides = {k: v for k, v in {"studies": studies, "apo_lr": apo_lr, "beta": beta}.items() if v is not None}
+    given = {"studies": studies, "apo_lr": apo_lr, "beta": beta, "spd_epochs": spd_epochs, "apo_epochs": apo_epochs,
+             "strategies": tuple(strategies.split(",")) if strategies else None}
+    overrides = {k: v for k, v in given.items() if v is not None}
     settings = ExperimentSettings.full(**overrides) if full else ExperimentSettings.quick(**overrides)
     table = run_apo_experiment(out_dir, settings=settings)
     click.echo(table.markdown())

@@ -206,3 +206,22 @@ def test_gradient_accumulation_matches_a_full_batch(world, tmp_path):
     possible = {math.log(1 + n) for n in (3, 2, 1)}
     assert any(abs(recorded[0]["loss"] - (x + y) / 2) < 1e-3 for x in possible for y in possible)
     assert recorded[0]["rewards/chosen"] == 0.0
+
+
+def test_sft_weight_adds_the_chosen_nll_and_keeps_t_plus_likely(world, tmp_path):
+    """With --sft-weight the logged loss gains the t+ NLL term and t+'s log-prob does not fall below the reference."""
+    recorder = LogRecorder()
+    summary = run_apo(_cfg(world, tmp_path / "sft", max_steps=6, sft_weight=1.0, lr=2e-3), callbacks=[recorder])
+    assert all("nll/chosen" in log for log in recorder.logs)
+    first = recorder.logs[0]
+    # step 1: APO term = mean log(1 + n) (policy == reference), so the rest of the logged loss is the NLL
+    assert first["loss"] > first["nll/chosen"] > 0
+    dataset, collator, spd_model, _ = _dataset(world)
+    dataset.set_reference(precompute_reference_logps(spd_model, collator, dataset, tmp_path / "sft" / "reference_cache",
+                                                     key=json.loads((tmp_path / "sft" / APO_STATE_FILE).read_text())["key"])[0])
+    trained, _ = load_student(summary.final_dir, dtype=torch.float32)
+    batch = collator([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        logps = model_answer_logps(trained, batch)
+    chosen_after = logps[batch["candidate_slot"] == 0]
+    assert (chosen_after > batch["ref_chosen_logps"]).all()

@@ -137,3 +137,16 @@ def test_bad_input_is_rejected_with_clear_message():
         apo_loss(pc, pr, rc, rr, beta=0.5, weights=-w)
     with pytest.raises(ValueError, match="same shapes"):
         apo_loss(pc, pr, rc, rr[:, :2], beta=0.5)
+
+
+def test_chosen_nll_is_length_normalised():
+    """log pi(t+) = -12 over 4 tokens -> 3.0; -5 over 0 tokens (empty answer) is divided by 1 -> 5.0."""
+    from driftalign.losses import chosen_nll
+
+    logps = torch.tensor([-12.0, -5.0], requires_grad=True)
+    nll = chosen_nll(logps, torch.tensor([4, 0]))
+    assert nll.tolist() == [3.0, 5.0]
+    nll.sum().backward()
+    assert logps.grad.tolist() == [-0.25, -1.0]
+    with pytest.raises(ValueError, match="same shape"):
+        chosen_nll(logps, torch.tensor([4]))

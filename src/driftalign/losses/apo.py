@@ -88,6 +88,20 @@ def apo_loss(
     return losses_B, metrics
 
 
+def chosen_nll(policy_chosen_logps: torch.Tensor, chosen_token_counts: torch.Tensor) -> torch.Tensor:
+    """Length-normalised NLL of t+: -log pi_theta(t+ | v, l) / |t+|, [B] -> [B].
+
+    NOT part of APO (eq. 8-11): an opt-in regulariser (`--sft-weight`, default 0), as in RPO
+    (Pang et al. 2024, "Iterative Reasoning Preference Optimization", L = L_DPO + alpha * L_NLL).
+    The listwise objective only constrains log-ratios, and with sequence SUMS it can be lowered by
+    making every candidate — t+ included — less likely ("likelihood displacement"); on the tiny
+    synthetic student this ends in empty generations (docs/apo.md). Anchoring t+'s likelihood stops it.
+    """
+    if policy_chosen_logps.shape != chosen_token_counts.shape:
+        raise ValueError("chosen log-probs and token counts must have the same shape [B]")
+    return -policy_chosen_logps / chosen_token_counts.clamp_min(1).to(policy_chosen_logps.dtype)  # [B]
+
+
 def _preference_metrics(chosen_B: torch.Tensor, rejected_BN: torch.Tensor, w_BN: torch.Tensor,
                         valid_BN: torch.Tensor) -> dict[str, torch.Tensor]:
     """Detached rewards, margins and ranking accuracy; invalid negatives never enter a mean or max."""

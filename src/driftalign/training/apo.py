@@ -40,7 +40,7 @@ from driftalign.consensus.weights import teacher_weights
 from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError, DatasetError
-from driftalign.losses import apo_loss
+from driftalign.losses import apo_loss, chosen_nll
 from driftalign.models.load import load_student
 from driftalign.training.apo_collator import APOCollator, APOFeature, scatter_candidates
 from driftalign.training.common import (
@@ -55,7 +55,7 @@ from driftalign.training.reference_cache import (
     precompute_reference_logps,
     reference_cache_key,
 )
-from driftalign.training.sequence_logps import model_answer_logps
+from driftalign.training.sequence_logps import answer_token_counts, model_answer_logps
 from driftalign.training.spd_trainer import save_final
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class APOConfig(TrainingStageConfig):
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper APO: {APO_LR}]")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
+    sft_weight: float = Field(0.0, ge=0.0, description="weight of t+'s length-normalised NLL added to the loss "
+                              "(RPO-style regulariser, not in the paper; 0 = pure APO)")
     ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
     reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
 
@@ -166,9 +168,10 @@ class APOTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-study mean: Trainer divides by grad-accum steps
 
-    def __init__(self, *args: Any, beta: float, teachers: list[str], **kwargs: Any):
+    def __init__(self, *args: Any, beta: float, teachers: list[str], sft_weight: float = 0.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.beta = beta
+        self.sft_weight = sft_weight
         self.teacher_names = teachers
         self._metric_values: dict[str, list[float]] = defaultdict(list)
 
@@ -180,7 +183,17 @@ class APOTrainer(Trainer):
                                      beta=self.beta, weights=inputs["weights"], mask=inputs["rejected_mask"])
         self._record(metrics, inputs["teacher_ids"])
         loss = losses_B.mean()
+        if self.sft_weight > 0:
+            loss = loss + self.sft_weight * self._chosen_nll(chosen_B, inputs, B, N)
         return (loss, {"chosen_logps": chosen_B, "rejected_logps": rejected_BN}) if return_outputs else loss
+
+    def _chosen_nll(self, chosen_B: torch.Tensor, inputs: dict[str, torch.Tensor], B: int, N: int) -> torch.Tensor:
+        """Mean length-normalised NLL of t+ (the opt-in `--sft-weight` regulariser)."""
+        counts_S = answer_token_counts(inputs["labels"]).to(chosen_B.dtype)
+        counts_B, _ = scatter_candidates(counts_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
+        nll = chosen_nll(chosen_B, counts_B).mean()
+        self._metric_values["nll/chosen"].append(nll.item())
+        return nll
 
     def _record(self, metrics: dict[str, torch.Tensor], teacher_ids_BN: torch.Tensor) -> None:
         valid_BN = metrics["valid"]
@@ -247,7 +260,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     if args.process_index == 0:
         write_json(cfg.out / APO_STATE_FILE, reference)
     trainer = APOTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=callbacks,
-                         beta=cfg.beta, teachers=teachers)
+                         beta=cfg.beta, teachers=teachers, sft_weight=cfg.sft_weight)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = save_final(trainer, processor, cfg)
     return TrainingSummary(

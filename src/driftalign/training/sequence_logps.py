@@ -27,6 +27,11 @@ def answer_logps(logits_STV: torch.Tensor, labels_ST: torch.Tensor) -> torch.Ten
     return (token_logps_ST * answer_ST).sum(dim=1)  # eq. 8: log pi(t|v,l) = sum over answer tokens, [S]
 
 
+def answer_token_counts(labels_ST: torch.Tensor) -> torch.Tensor:
+    """Number of answer tokens per sequence (the tokens `answer_logps` sums over), [S, T] -> [S]."""
+    return (labels_ST[:, 1:] != IGNORE_INDEX).sum(dim=1)
+
+
 def model_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Forward the batch's sequences through `model` and return their answer log-probs [S]."""
     inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch}
