@@ -52,6 +52,7 @@ class ExperimentSettings:
     apo_lr: float = 1e-4
     apo_batch_size: int = 2
     beta: float = 0.1
+    sft_weight: float = 1.0      # the extra "+NLL" variant (vote t+, uniform w); 0 = no such variant
     apo_full: bool = True
     max_new_tokens: int = 128
     strategies: tuple[str, ...] = ("vote", "model", "hybrid")
@@ -148,12 +149,14 @@ def _consensus(out: Path, strategy: str, spd: Path, world: Path, s: ExperimentSe
                   "avg_accuracy": q["consensus"]["accuracy"].get("average")}
 
 
-def _apo(out: Path, name: str, spd: Path, world: Path, consensus: Path, weights: str, s: ExperimentSettings) -> Path:
+def _apo(out: Path, name: str, spd: Path, world: Path, consensus: Path, weights: str, sft_weight: float,
+         s: ExperimentSettings) -> Path:
     from driftalign.training.apo import APOConfig, run_apo
 
     run_dir = out / name
     if not (run_dir / "final" / "config.json").is_file():
         run_apo(APOConfig(model=spd, data=world, out=run_dir, consensus=consensus, weights=weights, beta=s.beta,
+                          sft_weight=sft_weight,
                           lora=not s.apo_full, freeze_vision=True, lr=s.apo_lr, epochs=s.apo_epochs,
                           batch_size=s.apo_batch_size, seed=s.seed, save_steps=10_000, logging_steps=20))
     return run_dir / "final"
@@ -191,6 +194,19 @@ def _teacher_rows(world: Path, seed: int) -> list[dict[str, Any]]:
 # ---- the experiment --------------------------------------------------------------------------------
 
 
+def apo_variants(s: ExperimentSettings) -> list[tuple[str, str, float]]:
+    """(consensus strategy, weight scheme, sft weight) of each APO run: every strategy with uniform
+    weights; for the vote also drift weights and (if s.sft_weight) uniform weights + the t+ NLL."""
+    variants = []
+    for strategy in s.strategies:
+        variants.append((strategy, "uniform", 0.0))
+        if strategy == "vote":
+            variants.append((strategy, "drift", 0.0))
+            if s.sft_weight:
+                variants.append((strategy, "uniform", s.sft_weight))
+    return variants
+
+
 def _check_settings(out: Path, s: ExperimentSettings) -> None:
     """Resume only with the same settings: finished stages are reused, so they must match."""
     from driftalign.errors import ConfigError
@@ -219,18 +235,15 @@ def run_apo_experiment(out_dir: str | Path, studies: int | None = None, settings
     spd_all = _spd(out, "spd-all", student, world, "all", s)
     table.students.append(_accuracy_row(f"SPD ({SINGLE_TEACHER} only)", _evaluate_model(out, "spd-gpt5", spd_one, world, s)))
     table.students.append(_accuracy_row("SPD (all teachers)", _evaluate_model(out, "spd-all", spd_all, world, s)))
-    variants = [(strategy, "uniform") for strategy in s.strategies]
-    if "vote" in s.strategies:
-        variants.insert(1, ("vote", "drift"))
     consensus_files: dict[str, Path] = {}
     for strategy in s.strategies:
         consensus_files[strategy], quality = _consensus(out, strategy, spd_all, world, s)
         table.consensus.append(quality)
-    for strategy, weights in variants:
-        name = f"apo-{strategy}-{weights}"
-        model = _apo(out, name, spd_all, world, consensus_files[strategy], weights, s)
-        table.students.append(_accuracy_row(f"SPD + APO ({strategy} t+, {weights} w)",
-                                            _evaluate_model(out, name, model, world, s)))
+    for strategy, weights, sft_weight in apo_variants(s):
+        name = f"apo-{strategy}-{weights}" + (f"-nll{sft_weight:g}" if sft_weight else "")
+        model = _apo(out, name, spd_all, world, consensus_files[strategy], weights, sft_weight, s)
+        label = f"SPD + APO ({strategy} t+, {weights} w{f', +{sft_weight:g} NLL' if sft_weight else ''})"
+        table.students.append(_accuracy_row(label, _evaluate_model(out, name, model, world, s)))
     write_json(out / "table.json", {**asdict(table), "synthetic": True})
     with atomic_write(out / "table.md") as f:
         f.write(table.markdown())
