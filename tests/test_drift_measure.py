@@ -206,3 +206,24 @@ def test_cli_on_dataset_without_trajectories_exits_with_one_line(tmp_path: Path,
         main(["drift", str(root), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "trajectories.jsonl: no teacher trajectories" in err
+
+
+def test_single_teacher_without_reference_reports(tmp_path: Path) -> None:
+    """One teacher, no reference text: no pairs to compare, similarity undefined — still every output."""
+    root = tmp_path / "solo"
+    build_dataset(root, with_trajectories=False)
+    rows = [json.loads(line) for line in (root / "studies.jsonl").open()]
+    write_jsonl(root / "studies.jsonl", [{**r, "findings": "", "impression": ""} for r in rows])
+    write_jsonl(root / "trajectories.jsonl", [
+        {"study_id": sid, "teacher": t, "prompt": "p", "response": text}
+        for sid, t, text, _ in TRAJECTORIES if t == "A"
+    ])
+    report = measure_drift(load_dataset(root), labeler=keyword_labeler, embedder=OneHotEmbedder(), windows=2)
+    a = report.teacher("A")
+    assert math.isnan(a.similarity) and a.n_similarity == 0 and a.precision == 1.0
+    assert report.pairwise_kappa == [] and report.fleiss_kappa == []
+    assert all(math.isnan(p.embedding_distance) for p in report.step_drift)
+    out = tmp_path / "out"
+    written = write_outputs(report, out) + write_plots(report, out)
+    assert all(p.is_file() for p in written)
+    assert json.loads((out / "drift.json").read_text())["per_teacher"]["A"]["similarity"] is None

@@ -46,7 +46,8 @@ def plot_per_teacher(report: DriftReport, path: Path) -> Path:
     for i, (name, values) in enumerate(series.items()):
         vals = np.array([v if math.isfinite(v) else 0.0 for v in values])
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=name)
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=7, padding=1, rotation=90)
+        labels = [f"{v:.2f}" if math.isfinite(v) else "n/a" for v in values]  # n/a: e.g. no reference reports
+        ax.bar_label(bars, labels=labels, fontsize=7, padding=1, rotation=90)
     ax.set_xticks(x, teachers, rotation=25, ha="right")
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("score")
