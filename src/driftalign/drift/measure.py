@@ -157,14 +157,34 @@ def measure_drift(
     timings["label"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if embedder is None:
-        from driftalign.drift.embeddings import SentenceEmbedder
-
-        embedder = SentenceEmbedder()
-    vectors = _embed_steps(answers, studies, embedder)
+    vectors = _embed_steps(answers, studies, embedder or _default_embedder())
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    report = _assemble(answers, studies, vectors, sides, findings, max_steps=max_steps, windows=windows)
+    report.dataset, report.split, report.duplicates_ignored = str(dataset.root), split or "all", duplicates
+    timings["metrics"] = time.perf_counter() - t0
+    report.timings = timings
+    return report
+
+
+def _default_embedder() -> Embedder:
+    from driftalign.drift.embeddings import SentenceEmbedder
+
+    return SentenceEmbedder()
+
+
+def _assemble(
+    answers: Sequence[Answer],
+    studies: dict[str, Study],
+    vectors: dict[str, np.ndarray],
+    sides: dict[str, tuple[int, int]],
+    findings: Sequence[str],
+    *,
+    max_steps: int,
+    windows: int,
+) -> DriftReport:
+    """All measures from the prepared answers (labels, steps, embeddings, side counts)."""
     names = sorted({a.teacher for a in answers})
     by_teacher = {t: {a.study_id: a for a in answers if a.teacher == t} for t in names}
     sims = _similarities(answers, studies, vectors)
@@ -176,10 +196,10 @@ def measure_drift(
         for t in names
     ]
     with_events = has_recorded_events(answers)
-    report = DriftReport(
-        dataset=str(dataset.root),
-        split=split or "all",
-        synthetic=any(bool(s.meta.get("synthetic")) for s in study_list),
+    return DriftReport(
+        dataset="",
+        split="all",
+        synthetic=any(bool(studies[a.study_id].meta.get("synthetic")) for a in answers),
         teachers=names,
         n_studies=len({a.study_id for a in answers}),
         n_trajectories=len(answers),
@@ -191,9 +211,5 @@ def measure_drift(
         recorded_events={t: event_counts(list(by_teacher[t].values())) for t in names} if with_events else {},
         accuracy_findings=accuracy_findings,
         findings=list(findings),
-        settings={"max_steps": max_steps, "windows": windows},
-        duplicates_ignored=duplicates,
+        settings={"max_steps": max_steps, "windows": windows, "findings": list(findings)},
     )
-    timings["metrics"] = time.perf_counter() - t0
-    report.timings = timings
-    return report
