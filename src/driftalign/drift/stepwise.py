@@ -17,7 +17,6 @@ index j = 0, 1, ...) and a relative one (its window w of W equal bins of the nor
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +153,3 @@ def step_drift(
         points.append(_point("window", p, label, by_window.get(p, _Accumulator()), teachers, with_events, findings))
     return points
 
-
-def finite_or_none(x: float) -> float | None:
-    """JSON-friendly number: NaN/inf -> None."""
-    return None if x is None or not math.isfinite(x) else float(x)
