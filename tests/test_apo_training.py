@@ -225,3 +225,19 @@ def test_sft_weight_adds_the_chosen_nll_and_keeps_t_plus_likely(world, tmp_path)
         logps = model_answer_logps(trained, batch)
     chosen_after = logps[batch["candidate_slot"] == 0]
     assert (chosen_after > batch["ref_chosen_logps"]).all()
+
+
+def test_resumed_full_finetune_with_deleted_cache_recomputes_the_same_reference(world, tmp_path):
+    """The checkpoint is loaded inside Trainer.train, so a refill still sees the SPD weights (pi_ref)."""
+    out = tmp_path / "full"
+    run_apo(_cfg(world, out, max_steps=3, lora=False, lr=1e-3))
+    key = json.loads((out / APO_STATE_FILE).read_text())["key"]
+    cache = cache_path(out / "reference_cache", key)
+    before = {r["study_id"]: r for r in map(json.loads, cache.read_text().splitlines())}
+    cache.unlink()
+    run_apo(_cfg(world, out, max_steps=4, lora=False, lr=1e-3))
+    assert json.loads((out / APO_STATE_FILE).read_text())["computed_studies"] == 6
+    after = {r["study_id"]: r for r in map(json.loads, cache.read_text().splitlines())}
+    for sid, row in before.items():
+        assert after[sid]["chosen"] == pytest.approx(row["chosen"], abs=1e-4)
+        assert after[sid]["rejected"] == pytest.approx(row["rejected"], abs=1e-4)

@@ -11,8 +11,8 @@ How it runs:
   on disk under a content hash (`training.reference_cache`); epochs and resumed runs reuse them.
   Under `accelerate launch` the main process fills the cache first and the other ranks read it.
   pi_ref is the SPD model itself: with LoRA the fresh adapters are disabled (`disable_adapter()`),
-  with full fine-tuning the weights have not been updated yet, so no second copy of the model is
-  ever held in memory (a resumed full fine-tune with a deleted cache reloads the SPD weights first);
+  with full fine-tuning the weights have not been updated yet — even on a resumed run, because the
+  Trainer loads the checkpoint only inside `train()` — so no second copy is ever held in memory;
 * rows with fewer negatives (refusals, failed teachers) are padded and masked (`apo_loss` mask);
 * transformers' `Trainer` with one documented override, `compute_loss` (plus `log`, documented for
   "custom behaviour", to add the preference metrics): checkpoints, `--resume`, gradient
@@ -226,13 +226,14 @@ def _reference_key(cfg: APOConfig, model_dir: Path, ds: Dataset, processor, rows
 
 
 def prepare_reference(cfg: APOConfig, model_dir: Path, model: torch.nn.Module, processor, dataset: APODataset,
-                      collator: APOCollator, resuming: bool) -> dict[str, Any]:
-    """Fill the dataset's reference log-probs from the cache, computing only what is missing."""
+                      collator: APOCollator) -> dict[str, Any]:
+    """Fill the dataset's reference log-probs from the cache, computing only what is missing.
+
+    Called before `Trainer.train`, so `model` still holds the SPD weights even on a resumed run
+    (the Trainer loads the checkpoint inside `train`): it is pi_ref, no second copy needed.
+    """
     key = _reference_key(cfg, model_dir, dataset.ds, processor, dataset.rows)
-    ref_model = model
-    if resuming and not cfg.lora:
-        ref_model, _ = load_student(model_dir, dtype=torch.float32)  # only if the cache must be (re)filled
-    refs, computed = precompute_reference_logps(ref_model, collator, dataset, cfg.cache_dir(), key, cfg.ref_batch_size)
+    refs, computed = precompute_reference_logps(model, collator, dataset, cfg.cache_dir(), key, cfg.ref_batch_size)
     dataset.set_reference(refs)
     return {"key": key, "computed_studies": computed, "cached_studies": len(dataset) - computed,
             "cache_dir": str(cfg.cache_dir())}
@@ -254,7 +255,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
         save_config(cfg, cfg.out)
     checkpoint = resume_checkpoint(cfg)
     with args.main_process_first(local=False, desc="APO reference log-probs"):  # rank 0 fills the cache, the others read it
-        reference = prepare_reference(cfg, model_dir, model, processor, dataset, collator, resuming=checkpoint is not None)
+        reference = prepare_reference(cfg, model_dir, model, processor, dataset, collator)
     log.info("apo: %d studies, reference log-probs: %d computed, %d from cache", len(dataset),
              reference["computed_studies"], reference["cached_studies"])
     if args.process_index == 0:
