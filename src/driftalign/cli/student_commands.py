@@ -3,6 +3,7 @@ pre-distillation) and `generate` (reports for a split, for `eval`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +39,8 @@ def run_spd_command(cfg) -> None:
     from driftalign.training.spd_trainer import run_spd
 
     summary = run_spd(cfg)
-    click.echo(summary.line())
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, one summary line, not one per rank
+        click.echo(summary.line())
 
 
 def run_generate_command(cfg) -> None:
