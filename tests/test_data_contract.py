@@ -143,3 +143,15 @@ def test_read_jsonl_rejects_non_objects(tmp_path):
 def test_study_model_rejects_unknown_top_level_key():
     with pytest.raises(Exception, match="extra"):
         Study.model_validate(_study_row("s1", labelz={}))
+
+
+def test_atomic_write_uses_normal_file_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
