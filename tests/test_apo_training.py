@@ -241,3 +241,32 @@ def test_resumed_full_finetune_with_deleted_cache_recomputes_the_same_reference(
     for sid, row in before.items():
         assert after[sid]["chosen"] == pytest.approx(row["chosen"], abs=1e-4)
         assert after[sid]["rejected"] == pytest.approx(row["rejected"], abs=1e-4)
+
+
+def test_shared_prefix_forward_gives_the_same_logps_and_gradients(world):
+    """Prefix once + answers on its KV cache == the flat N+1-sequence forward (values and gradients)."""
+    dataset, collator, model, processor = _dataset(world)
+    features = [dataset[0], dataset[1], dataset[2]]  # 3, 2 and 1 negatives
+    flat = collator(features)
+    shared = APOCollator(processor, collator.teachers, shared_prefix=True)(features)
+    assert shared["prefix_input_ids"].shape[0] == 3 and shared["answer_ids"].shape[0] == 9
+    assert shared["image_grid_thw"].shape[0] == 3  # one image per study, not per candidate
+    assert torch.equal(shared["rejected_mask"], flat["rejected_mask"])
+    model.eval()
+    logps_flat = model_answer_logps(model, flat)
+    logps_shared = model_answer_logps(model, shared)
+    assert torch.allclose(logps_flat, logps_shared, atol=1e-3)
+    grads = []
+    for batch in (flat, shared):
+        model.zero_grad()
+        model_answer_logps(model, batch).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("visual" in n for n in grads[0])
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-3, rtol=1e-3), name
+
+
+def test_apo_run_with_shared_prefix(world, tmp_path):
+    summary = run_apo(_cfg(world, tmp_path / "shared", max_steps=2, shared_prefix=True, sft_weight=0.5))
+    assert summary.global_step == 2
+    assert json.loads((tmp_path / "shared" / APO_STATE_FILE).read_text())["computed_studies"] == 6

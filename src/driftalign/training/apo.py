@@ -77,6 +77,8 @@ class APOConfig(TrainingStageConfig):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
     sft_weight: float = Field(0.0, ge=0.0, description="weight of t+'s length-normalised NLL added to the loss "
                               "(RPO-style regulariser, not in the paper; 0 = pure APO)")
+    shared_prefix: bool = Field(False, description="run each study's image+prompt prefix once and its N+1 answers "
+                                "on its KV cache (same log-probs, less compute when prefixes are long)")
     ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
     reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
 
@@ -189,7 +191,7 @@ class APOTrainer(Trainer):
 
     def _chosen_nll(self, chosen_B: torch.Tensor, inputs: dict[str, torch.Tensor], B: int, N: int) -> torch.Tensor:
         """Mean length-normalised NLL of t+ (the opt-in `--sft-weight` regulariser)."""
-        counts_S = answer_token_counts(inputs["labels"]).to(chosen_B.dtype)
+        counts_S = answer_token_counts(inputs).to(chosen_B.dtype)
         counts_B, _ = scatter_candidates(counts_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
         nll = chosen_nll(chosen_B, counts_B).mean()
         self._metric_values["nll/chosen"].append(nll.item())
@@ -247,7 +249,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     model, processor = load_student(model_dir, dtype=torch.float32)
     model = prepare_model(model, cfg)
     teachers = sorted({t for r in rows for t in r.teachers})
-    collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length)
+    collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix)
     dataset = APODataset(ds, rows, cfg.prompt)
     args = training_arguments(cfg)
     if args.process_index == 0:

@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from driftalign.training.chat import IGNORE_INDEX, encode_answer, encode_prompt
-from driftalign.training.collators import VisionChatCollator
+from driftalign.training.collators import VisionChatCollator, pad_1d
 
 
 class APOFeature(TypedDict, total=False):
@@ -80,9 +80,14 @@ class APOCollator:
     processor: Any
     teachers: list[str] = field(default_factory=list)
     max_length: int | None = None
+    shared_prefix: bool = False  # emit the prefix once per study (training/shared_prefix.py format)
 
     def __call__(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
         n_max = max((len(f["rejected"]) for f in features), default=0)
+        if self.shared_prefix:
+            batch = self._shared_prefix_batch(features)
+            batch.update(self._negative_tensors(features, n_max))
+            return batch
         seqs, rows, slots = [], [], []
         for b, f in enumerate(features):
             answers = [f["chosen"], *f["rejected"]]
@@ -94,6 +99,33 @@ class APOCollator:
         batch["candidate_row"] = torch.tensor(rows)
         batch["candidate_slot"] = torch.tensor(slots)
         batch.update(self._negative_tensors(features, n_max))
+        return batch
+
+    def _shared_prefix_batch(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
+        """Prefix tensors once per study, answers once per candidate (training/shared_prefix.py)."""
+        pad_id = self.processor.tokenizer.pad_token_id
+        prefixes, answers, rows, slots = [], [], [], []
+        for b, f in enumerate(features):
+            prefix = encode_prompt(self.processor, f["images"], f["prompt"])
+            room = None if self.max_length is None else self.max_length - prefix["input_ids"].numel()
+            prefixes.append(prefix)
+            for j, answer in enumerate([f["chosen"], *f["rejected"]]):
+                answers.append(torch.tensor(encode_answer(self.processor, answer), dtype=torch.long)[:room])
+                rows.append(b)
+                slots.append(j)
+        batch = {
+            "prefix_input_ids": pad_1d([p["input_ids"] for p in prefixes], pad_id, "right"),
+            "prefix_mm_token_type_ids": pad_1d([p["mm_token_type_ids"] for p in prefixes], 0, "right"),
+            "prefix_lengths": torch.tensor([p["input_ids"].numel() for p in prefixes]),
+            "answer_ids": pad_1d(answers, pad_id, "right"),
+            "answer_mask": pad_1d([torch.ones_like(a) for a in answers], 0, "right"),
+            "candidate_row": torch.tensor(rows),
+            "candidate_slot": torch.tensor(slots),
+        }
+        if "pixel_values" in prefixes[0]:
+            batch["pixel_values"] = torch.cat([p["pixel_values"] for p in prefixes])
+            batch["image_grid_thw"] = torch.cat([p["image_grid_thw"] for p in prefixes])
+            batch["images_per_study"] = torch.tensor([p["image_grid_thw"].shape[0] for p in prefixes])
         return batch
 
     def _pad_sequences(self, seqs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

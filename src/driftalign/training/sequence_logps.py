@@ -27,13 +27,22 @@ def answer_logps(logits_STV: torch.Tensor, labels_ST: torch.Tensor) -> torch.Ten
     return (token_logps_ST * answer_ST).sum(dim=1)  # eq. 8: log pi(t|v,l) = sum over answer tokens, [S]
 
 
-def answer_token_counts(labels_ST: torch.Tensor) -> torch.Tensor:
-    """Number of answer tokens per sequence (the tokens `answer_logps` sums over), [S, T] -> [S]."""
-    return (labels_ST[:, 1:] != IGNORE_INDEX).sum(dim=1)
+def answer_token_counts(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Number of answer tokens per sequence (the tokens the log-probs sum over), [S]."""
+    if "answer_mask" in batch:
+        return batch["answer_mask"].sum(dim=1)
+    return (batch["labels"][:, 1:] != IGNORE_INDEX).sum(dim=1)
 
 
 def model_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Forward the batch's sequences through `model` and return their answer log-probs [S]."""
+    """Forward the batch's sequences through `model` and return their answer log-probs [S].
+
+    A shared-prefix batch (`APOCollator(shared_prefix=True)`) goes through `training.shared_prefix`.
+    """
+    if "answer_ids" in batch:
+        from driftalign.training.shared_prefix import shared_prefix_answer_logps
+
+        return shared_prefix_answer_logps(model, batch)
     inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch}
     logits = model(**inputs, use_cache=False).logits  # [S, T, V]
     return answer_logps(logits, batch["labels"])
