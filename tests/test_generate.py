@@ -101,3 +101,13 @@ def test_vllm_backend_missing_is_a_clear_error(student: Path) -> None:
             make_backend("vllm", str(student), SamplingConfig())
     else:  # pragma: no cover - vllm is not installed on the CPU machines
         pytest.skip("vllm installed")
+
+
+def test_shared_tiny_student_generates_on_the_synthetic_world(tiny_student: Path, synth_world: Path,
+                                                              tmp_path: Path) -> None:
+    """The conftest fixtures (80-study synthetic world, tiny student) work end to end."""
+    ds = load_dataset(synth_world)
+    test_ids = [s.study_id for s in ds.split("test")]
+    out = tmp_path / "pred.jsonl"
+    n = run_generate(GenerateConfig(model=tiny_student, data=synth_world, out=out, max_new_tokens=4, batch_size=8))
+    assert n == len(test_ids) > 0 and [r["study_id"] for r in _rows(out)] == test_ids
