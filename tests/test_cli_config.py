@@ -64,7 +64,7 @@ def test_resolved_config_is_saved(tmp_path):
 def test_every_command_has_help():
     runner = CliRunner()
     assert runner.invoke(cli, ["--help"]).exit_code == 0
-    for name in cli.commands:
+    for name in cli.list_commands(None):
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, name
 

@@ -1,6 +1,9 @@
 """The `driftalign` entry point: one command per pipeline stage.
 
-Every stage module contributes its command(s) through `commands()`; this file only lists them.
+Each stage's command lives in its own `cli/<area>_commands.py` module exposing
+`commands() -> list[click.Command]`. This file only maps command names to those modules, in
+pipeline order, and imports a module when one of its commands is used (so `driftalign synth`
+does not pay for importing torch). `driftalign --help` imports them all to list their help.
 Errors of type `DriftalignError` (bad input, bad config) print one clear line and exit with 2.
 """
 
@@ -14,30 +17,48 @@ import click
 from driftalign import __version__
 from driftalign.errors import DriftalignError
 
-# Stage command modules, in pipeline order. Each exposes `commands() -> list[click.Command]`.
-COMMAND_MODULES: list[str] = [
-    "driftalign.cli.data_commands",
-    "driftalign.cli.synth_commands",
-    "driftalign.cli.teacher_sim_commands",
-    "driftalign.cli.student_commands",
-    "driftalign.cli.teacher_commands",
-    "driftalign.cli.drift_commands",
-    "driftalign.cli.apo_commands",
-    "driftalign.cli.eval_commands",
-]
+# command name -> module that defines it, in pipeline order.
+COMMANDS: dict[str, str] = {
+    "demo": "driftalign.cli.demo_commands",
+    "validate": "driftalign.cli.data_commands",
+    "import-swift": "driftalign.cli.data_commands",
+    "synth": "driftalign.cli.synth_commands",
+    "synth-calibration": "driftalign.cli.teacher_sim_commands",
+    "serve-teachers": "driftalign.cli.teacher_commands",
+    "collect": "driftalign.cli.teacher_commands",
+    "drift": "driftalign.cli.drift_commands",
+    "label": "driftalign.cli.eval_commands",
+    "init-student": "driftalign.cli.student_commands",
+    "spd": "driftalign.cli.student_commands",
+    "generate": "driftalign.cli.student_commands",
+    "consensus": "driftalign.cli.apo_commands",
+    "apo": "driftalign.cli.apo_commands",
+    "eval": "driftalign.cli.eval_commands",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class StageGroup(click.Group):
+    """A click group whose commands are imported from their stage module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        for command in importlib.import_module(module).commands():
+            if command.name == name:
+                return command
+        raise RuntimeError(f"{module} does not define the command {name!r}")
+
+
+@click.group(cls=StageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="driftalign")
 def cli() -> None:
     """driftalign: distil a vision-language student from several drifting teachers (APO),
     then fine-tune it with clinically weighted RL (DEER). All data here is synthetic unless
     you point it at your own dataset directory."""
-
-
-for _module in COMMAND_MODULES:
-    for _cmd in importlib.import_module(_module).commands():
-        cli.add_command(_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,40 @@
+"""`driftalign demo` end to end at toy size: every stage runs and writes its outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from driftalign.cli.app import main
+from driftalign.errors import ConfigError
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
+          "--max-new-tokens", "8", "--weights", "uniform"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"] is True
+    assert set(summary["students"]) == {"spd", "apo-uniform"}
+    for path in ("world/trajectories.jsonl", "teacher_requests.jsonl", "drift/drift.json", "spd/final/config.json",
+                 "consensus/vote.jsonl", "apo-uniform/final/config.json", "eval/spd.json", "preds/apo-uniform.jsonl"):
+        assert (out / path).exists(), path
+    n_traj = len((out / "world" / "trajectories.jsonl").read_text().splitlines())
+    n_studies = len((out / "world" / "studies.jsonl").read_text().splitlines())
+    assert n_traj == 7 * n_studies
+    # --resume skips every finished stage
+    capsys.readouterr()
+    main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
+          "--max-new-tokens", "8", "--weights", "uniform", "--resume"])
+    assert capsys.readouterr().out.count("already done") == 9
+
+
+def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("user data")
+    with pytest.raises(ConfigError, match="was not made by the demo"):
+        from driftalign.demo import DemoConfig, run_demo
+
+        run_demo(DemoConfig(out=tmp_path))
+    assert (tmp_path / "precious.txt").exists()
