@@ -116,8 +116,8 @@ def _cfg(world, out: Path, **kw) -> APOConfig:
 
 
 def test_apo_end_to_end_changes_policy_and_increases_margin(world, tmp_path):
-    summary = run_apo(_cfg(world, tmp_path / "run"))
-    assert summary.global_step == 6
+    summary = run_apo(_cfg(world, tmp_path / "run", max_steps=4, save_steps=10))
+    assert summary.global_step == 4
     dataset, collator, spd_model, _ = _dataset(world)
     dataset.set_reference(precompute_reference_logps(spd_model, collator, dataset, tmp_path / "run" / "reference_cache",
                                                      key=json.loads((tmp_path / "run" / APO_STATE_FILE).read_text())["key"])[0])
