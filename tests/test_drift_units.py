@@ -17,7 +17,7 @@ from driftalign.drift.agreement import (
 )
 from driftalign.data.schema import Trajectory
 from driftalign.drift.laterality import laterality_counts, mention_sides, merge_sides
-from driftalign.drift.refusal import is_refusal, looks_like_refusal
+from driftalign.drift.refusal import is_refusal
 from driftalign.drift.steps import position_window, split_steps, step_at_offset
 from driftalign.drift.teacher_metrics import precision_recall_f1
 
@@ -127,19 +127,21 @@ def test_position_window_rejects_bad_index() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "asserts_findings", "expected"),
     [
-        ("I'm sorry, but I can't provide a diagnosis from this image.", True),
-        ("As an AI, I cannot interpret medical images.", True),
-        ("As an AI I am not a doctor; the image shows a small left effusion.", False),
-        ("I cannot provide medical advice.", True),
-        ("", True),
-        ("Cannot exclude pneumonia at the left base.", False),
-        ("Small right pleural effusion; no pneumothorax.", False),
+        ("I'm sorry, but I can't provide a diagnosis from this image.", False, True),
+        ("As an AI, I cannot interpret medical images.", False, True),
+        ("As an AI I am not a doctor; the image shows a small left effusion.", True, False),
+        ("I cannot provide medical advice.", False, True),
+        ("", False, True),
+        ("Cannot exclude pneumonia at the left base.", True, False),
+        ("Cannot exclude pneumonia at the left base.", False, False),
+        ("Small right pleural effusion; no pneumothorax.", True, False),
     ],
 )
-def test_refusal_detector(text: str, expected: bool) -> None:
-    assert looks_like_refusal(text) is expected
+def test_refusal_detector(text: str, asserts_findings: bool, expected: bool) -> None:
+    trajectory = Trajectory(study_id="s", teacher="t", prompt="p", response=text)
+    assert is_refusal(trajectory, asserts_findings) is expected
 
 
 def test_refusal_flag_in_meta_wins_and_disclaimers_with_findings_are_answers() -> None:

@@ -1,30 +1,21 @@
-"""Is a teacher's answer a refusal? The trajectory's own flag first, a phrase detector otherwise."""
+"""Is a teacher's answer a refusal? The trajectory's own flag first, the collector's detector otherwise.
+
+The phrase rules live in one place, `driftalign.teachers.refusal` (the collector flags answers
+with them as they arrive); drift measurement adds only one rule: an answer that asserts findings
+is an answer, whatever disclaimer it starts with.
+"""
 
 from __future__ import annotations
 
-import re
-
 from driftalign.data.schema import Trajectory
-
-# First-person refusals only: "cannot exclude pneumonia" is a radiologist's hedge, not a refusal.
-_REFUSAL = re.compile(
-    r"\b(?:i\s*(?:am|'m)\s+(?:sorry|unable|not able|not capable)"
-    r"|i\s+(?:cannot|can't|can\s+not|won't|will\s+not)\s+(?:provide|give|offer|interpret|diagnose|help|assist|analy[sz]e|review|read|make)"
-    r"|i\s+(?:do\s+not|don't)\s+(?:provide|give|offer)\s+(?:medical\s+)?(?:diagnos|advice|interpretation))",
-    re.IGNORECASE,
-)
-
-
-def looks_like_refusal(text: str) -> bool:
-    """Phrase detector: an empty answer, or a first-person refusal anywhere in the text."""
-    return not text.strip() or _REFUSAL.search(text) is not None
+from driftalign.teachers.refusal import is_refusal as text_is_refusal
 
 
 def is_refusal(trajectory: Trajectory, asserts_findings: bool) -> bool:
-    """meta["refusal"] when the collector recorded it; else a refusal phrase in an answer that asserts
-    no finding (a disclaimer such as "I cannot provide a diagnosis, but ..." followed by findings is
-    an answer, not a refusal)."""
+    """meta["refusal"] when the collector recorded it; else the collector's text detector on an answer
+    that asserts no finding (a disclaimer such as "I cannot provide a diagnosis, but ..." followed by
+    findings is an answer, not a refusal)."""
     flag = trajectory.meta.get("refusal")
     if isinstance(flag, bool):
         return flag
-    return looks_like_refusal(trajectory.response) and not asserts_findings
+    return not asserts_findings and text_is_refusal(trajectory.response)
