@@ -41,17 +41,17 @@ class DemoConfig(StageConfig):
     """Options of `driftalign demo` (flags == YAML keys)."""
 
     out: Path = Field(Path("demo_out"), description="directory for every output of the demo")
-    studies: int = Field(600, ge=20, description="studies in the synthetic world (+10% external split)")
+    studies: int = Field(2000, ge=20, description="studies in the synthetic world (+10% external split)")
     seed: int = Field(0, description="seed of the world, the teachers and the training runs")
     image_size: int = Field(64, description="rendered image size in pixels")
-    spd_steps: int = Field(400, ge=1, description="SPD optimiser steps (tiny student, full fine-tuning)")
+    spd_steps: int = Field(2000, ge=1, description="SPD optimiser steps (tiny student, full fine-tuning)")
     spd_lr: float = Field(1e-3, gt=0, description="SPD learning rate (a randomly initialised student needs a large one)")
     batch_size: int = Field(8, ge=1, description="SPD examples per step")
-    apo_steps: int = Field(60, ge=1, description="APO optimiser steps per variant")
-    apo_lr: float = Field(1e-4, gt=0, description="APO learning rate")
+    apo_steps: int = Field(200, ge=1, description="APO optimiser steps per variant")
+    apo_lr: float = Field(2e-5, gt=0, description="APO learning rate (the paper's; 1e-4 collapses the tiny student)")
     apo_batch_size: int = Field(2, ge=1, description="studies (each with N+1 candidates) per APO step")
     beta: float = Field(0.1, gt=0, description="APO reward scale beta (eq. 8)")
-    sft_weight: float = Field(1.0, ge=0, description="APO: weight of t+'s NLL (0 = pure APO; see docs/apo.md)")
+    sft_weight: float = Field(0.0, ge=0, description="APO: weight of t+'s NLL (0 = the paper's pure APO; see docs/apo.md)")
     weights: str = Field("uniform,drift", description="APO teacher-weight schemes to run, comma-separated")
     max_new_tokens: int = Field(160, ge=8, description="tokens per generated report")
     resume: bool = Field(False, description="keep a previous demo run in --out and skip its finished stages")
@@ -139,6 +139,7 @@ def _apo(cfg: DemoConfig, world: Path, spd: Path, consensus: Path, out: Path, we
     from driftalign.training.apo import APOConfig, run_apo
 
     run_apo(APOConfig(model=spd, data=world, consensus=consensus, out=out, weights=weights, beta=cfg.beta,
+                      reference_cache=out.parent / "apo-reference-cache",  # shared: same SPD model, same t+
                       lora=False, freeze_vision=True, lr=cfg.apo_lr, batch_size=cfg.apo_batch_size,
                       max_steps=cfg.apo_steps, sft_weight=cfg.sft_weight, seed=cfg.seed,
                       save_steps=max(cfg.apo_steps // 2, 1), logging_steps=max(cfg.apo_steps // 10, 1)))
