@@ -20,7 +20,7 @@ KILL_AFTER = 20  # stored answers
 
 
 def _collect_cmd(dataset, teachers) -> list[str]:
-    return [sys.executable, "-m", "driftalign.teachers", "collect", str(dataset), "--teachers", str(teachers), "--no-progress"]
+    return [sys.executable, "-m", "driftalign", "collect", str(dataset), "--teachers", str(teachers), "--no-progress"]
 
 
 def _wait_for_answers(store, proc, n: int, timeout: float = 60.0) -> None:

@@ -17,7 +17,7 @@ KEY_ENV = "DRIFTALIGN_TEST_TEACHER_KEY"
 
 def _run(dataset: Path, teachers: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, KEY_ENV: SECRET, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "driftalign.teachers", "collect", str(dataset), "--teachers", str(teachers), *extra]
+    cmd = [sys.executable, "-m", "driftalign", "collect", str(dataset), "--teachers", str(teachers), *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -78,7 +78,7 @@ def test_serve_teachers_command(synth_world, tmp_path):
         port = s.getsockname()[1]
     log = tmp_path / "req.jsonl"
     env = {**os.environ, "SIM_KEY": "sk-local-test"}
-    cmd = [sys.executable, "-m", "driftalign.teachers", "serve-teachers", str(synth_world), "--port", str(port),
+    cmd = [sys.executable, "-m", "driftalign", "serve-teachers", str(synth_world), "--port", str(port),
            "--log", str(log), "--api-key-env", "SIM_KEY", "--fault-500", "0.5", "--seed", "0"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/v1"
