@@ -142,3 +142,24 @@ def test_positive_f1_hand_computed():
     pred = [{"Edema": 1, "Pleural Effusion": 1, "Pneumothorax": 0}, {"Edema": -1}]
     true = [{"Edema": 1, "Pneumothorax": 1}, {"Edema": 1}]
     assert positive_f1(pred, true) == pytest.approx({"precision": 0.5, "recall": 1 / 3, "f1": 0.4})
+
+
+def test_sign_inconsistent_sentences_are_never_chosen():
+    """An opacity called dark/lucent is the paper's sign drift; a pneumothorax may be lucent."""
+    from driftalign.consensus.claims import sign_inconsistent
+
+    dark = "An abnormally dark, hyperlucent area is in keeping with pneumonia in the left lower lobe."
+    white = "Dense consolidation in keeping with pneumonia in the left lower lobe."
+    assert sign_inconsistent([C("Pneumonia", 1, 0, dark)])
+    assert not sign_inconsistent([C("Pneumonia", 1, 0, white)])
+    assert not sign_inconsistent([C("Pneumothorax", 1, 0, "A hyperlucent periphery: right pneumothorax.")])
+    assert not sign_inconsistent([C("Pneumonia", 0, 0, "No dark area and no pneumonia.")])
+    claims = {
+        "a": [C("Pneumonia", 1, 0, dark)],          # the most agreeable teacher, but its sentence drifts
+        "b": [C("Pneumonia", 1, 0, white)],
+        "c": [C("Pneumonia", 1, 0, dark)],
+    }
+    assert vote(claims).text == white
+    only_dark = {t: [C("Pneumonia", 1, 0, dark)] for t in "abc"}
+    result = vote(only_dark)
+    assert result.text == "" and [k.finding for k in result.kept] == ["Pneumonia"]  # kept, but unstated

@@ -115,3 +115,22 @@ def join_sentences(sentences: Sequence[str]) -> str:
         if s:
             out.append(s if s[-1] in ".!?" else s + ".")
     return " ".join(out)
+
+
+# Radiographic sign polarity: these findings are opacities (whiter than aerated lung); a sentence
+# that calls one of them dark or lucent contradicts itself (the "sign inconsistency" drift of the
+# APO paper, e.g. atelectasis described as "darker"). Pneumothorax is legitimately lucent.
+OPACITY_FINDINGS = frozenset({"Atelectasis", "Consolidation", "Edema", "Lung Lesion", "Lung Opacity",
+                              "Pleural Effusion", "Pneumonia"})
+_LUCENCY_RE = re.compile(r"\b(?:dark(?:er|ened)?|black|hyper-?lucen(?:t|cy)|radiolucen(?:t|cy)|lucen(?:t|cy))\b",
+                         re.IGNORECASE)
+
+
+def sign_inconsistent(sentence_claims: Sequence[Claim]) -> bool:
+    """True when a sentence asserts an opacity-type finding as present but describes it as lucent/dark
+    and asserts no pneumothorax that the lucency could belong to."""
+    positive = {c.finding for c in sentence_claims if c.polarity != 0}
+    if not positive & OPACITY_FINDINGS or "Pneumothorax" in positive:
+        return False
+    return bool(sentence_claims) and _LUCENCY_RE.search(sentence_claims[0].sentence) is not None
+

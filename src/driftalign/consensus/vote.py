@@ -9,8 +9,9 @@ Given the claims of the n non-refusing teachers of one study:
    (ties: the side named by the alphabetically first teacher; none given: no side);
 3. each kept claim is stated by one supporting sentence: the candidate sentences are the
    supporters' sentences that assert it and state nothing outside the kept set (every claim in
-   them is a kept (finding, polarity); a claim without such a sentence stays unstated in t+ —
-   better to omit a majority claim than to assert a minority one); the chosen one is the most
+   them is a kept (finding, polarity), and the sentence is not sign-inconsistent — an opacity
+   called dark or lucent, `claims.sign_inconsistent`; a claim without such a sentence stays
+   unstated in t+ — better to omit a majority claim than to assert a wrong one); the chosen one is the most
    specific (fewest claims: a descriptive sentence per finding, not an impression list), then
    one that names the majority side, then the teacher with the highest overall agreement, then the
    shortest, then teacher name (fully deterministic);
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from driftalign.consensus.claims import Claim, agreement_record, join_sentences, stance
+from driftalign.consensus.claims import Claim, agreement_record, join_sentences, sign_inconsistent, stance
 from driftalign.constants import OBSERVATIONS
 
 _POLARITY_ORDER = {1: 0, -1: 1, 0: 2}
@@ -106,6 +107,8 @@ def _pick_sentence(k: KeptClaim, claims: dict[str, list[Claim]], kept: dict[str,
             agree = sum(_agrees(c, kept) for c in sentence_claims)
             if agree < len(sentence_claims):
                 continue  # would bring a non-majority claim into t+
+            if sign_inconsistent(sentence_claims):
+                continue  # e.g. "an abnormally dark area ... pneumonia": drift, not evidence
             sentence = sentence_claims[0].sentence
             side_ok = k.side is None or any(c.key == (k.finding, k.polarity) and c.side == k.side
                                             for c in sentence_claims)
