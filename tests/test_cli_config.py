@@ -74,3 +74,14 @@ def test_driftalign_error_is_one_line_exit_2(tmp_path, capsys):
         main(["validate", str(tmp_path / "missing")])
     assert e.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing'}: dataset directory not found"
+
+
+def test_training_commands_take_lora_or_full():
+    from driftalign.training.spd import SPDConfig
+
+    seen: list = []
+    cmd = config_command("spd-like", SPDConfig, seen.append, "SPD.")
+    result = CliRunner().invoke(cmd, ["--model", "m", "--data", "d", "--out", "o", "--full", "--no-freeze-vision"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].lora is False and seen[0].freeze_vision is False
+    assert "--lora / --full" in CliRunner().invoke(cmd, ["--help"]).output

@@ -2,7 +2,8 @@
 
 This is what keeps "config file key" == "CLI flag" == "config field" true by construction
 (the TrlParser idea, for pydantic + click). A field becomes `--field-name`; a field marked
-`json_schema_extra={"positional": True}` becomes a positional argument. Flags default to
+`json_schema_extra={"positional": True}` becomes a positional argument; a boolean field may name its
+own on/off pair (`json_schema_extra={"flags": "--lora/--full"}`). Flags default to
 "not given", so YAML values (from `--config`) are only overridden by flags the user typed.
 """
 
@@ -59,7 +60,8 @@ def _param_for(name: str, info: FieldInfo) -> click.Parameter:
     flag = name.replace("_", "-")
     help_text = f"{info.description or ''} [{_default_text(info)}]".strip()
     if is_flag:
-        return click.Option([f"--{flag}/--no-{flag}", name], default=None, help=help_text)
+        # a field may name its own on/off pair, e.g. json_schema_extra={"flags": "--lora/--full"}
+        return click.Option([extra.get("flags", f"--{flag}/--no-{flag}"), name], default=None, help=help_text)
     return click.Option([f"--{flag}", name], type=ctype, default=None, help=help_text)
 
 

@@ -50,26 +50,15 @@ def run_generate_command(cfg) -> None:
     click.echo(f"{n} predictions -> {cfg.out}")
 
 
-def rename_bool_flag(command: click.Command, name: str, on: str, off: str) -> click.Command:
-    """Give the boolean option `name` the flag pair `--on/--off` (YAML key stays `name`)."""
-    for i, param in enumerate(command.params):
-        if param.name == name:
-            command.params[i] = click.Option([f"--{on}/--{off}", name], default=None, help=param.help)
-            return command
-    raise KeyError(name)
-
-
 def commands() -> list[click.Command]:
     from driftalign.generation.generate import GenerateConfig
     from driftalign.training.spd import SPDConfig
 
-    spd = config_command("spd", SPDConfig, run_spd_command,
-                         "Supervised pre-distillation: SFT of the student on all teachers' trajectories (eq. 6).")
-    generate = config_command("generate", GenerateConfig, run_generate_command,
-                              "Generate the student's report for every study of a split (JSONL for eval).")
     return [
         config_command("init-student", InitStudentConfig, run_init_student,
                        "Build a randomly initialised tiny/small Qwen2.5-VL student with a locally trained tokenizer."),
-        rename_bool_flag(spd, "lora", "lora", "full"),
-        rename_bool_flag(generate, "do_sample", "do-sample", "greedy"),
+        config_command("spd", SPDConfig, run_spd_command,
+                       "Supervised pre-distillation: SFT of the student on all teachers' trajectories (eq. 6)."),
+        config_command("generate", GenerateConfig, run_generate_command,
+                       "Generate the student's report for every study of a split (JSONL for eval)."),
     ]

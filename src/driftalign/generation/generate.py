@@ -33,7 +33,8 @@ class GenerateConfig(StageConfig):
     prompt: str = Field(STUDENT_PROMPT, description="prompt given with each study's images")
     batch_size: int = Field(16, ge=1, description="studies per generation batch")
     max_new_tokens: int = Field(128, ge=1, description="maximum new tokens per output")
-    do_sample: bool = Field(False, description="sample (--do-sample) or decode greedily (--greedy)")
+    do_sample: bool = Field(False, description="sample (--do-sample) or decode greedily (--greedy)",
+                            json_schema_extra={"flags": "--do-sample/--greedy"})
     temperature: float = Field(1.0, gt=0, description="sampling temperature (with --do-sample)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (with --do-sample)")
     num_return_sequences: int = Field(1, ge=1, description="outputs per study (needs --do-sample when > 1)")

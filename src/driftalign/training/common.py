@@ -43,7 +43,8 @@ class TrainingStageConfig(StageConfig):
     split: str = Field("train", description="dataset split to train on")
     prompt: str = Field(STUDENT_PROMPT, description="the student's prompt (no labels: the student must learn to see)")
     max_length: int = Field(1024, ge=16, description="max tokens per example; longer answers are truncated")
-    lora: bool = Field(True, description="LoRA on the language model (--lora) or full fine-tuning (--full)")
+    lora: bool = Field(True, description="LoRA on the language model (--lora) or full fine-tuning (--full)",
+                       json_schema_extra={"flags": "--lora/--full"})
     lora_r: int = Field(8, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="LoRA dropout")
