@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from driftalign.data.io import read_jsonl
-from driftalign.errors import DatasetError
+from driftalign.data.dataset import read_unique_rows
 
 
 class Negative(BaseModel):
@@ -46,17 +45,4 @@ class ConsensusRow(BaseModel):
 
 def read_consensus(path: str | Path) -> list[ConsensusRow]:
     """Parse CONSENSUS.jsonl; a malformed row or a duplicate study names the file and line."""
-    rows: list[ConsensusRow] = []
-    seen: dict[str, int] = {}
-    for lineno, obj in read_jsonl(path):
-        try:
-            row = ConsensusRow.model_validate(obj)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(x) for x in err["loc"]) or "row"
-            raise DatasetError(f"{path}:{lineno}: {where}: {err['msg']}") from None
-        if row.study_id in seen:
-            raise DatasetError(f"{path}:{lineno}: duplicate study_id {row.study_id!r} (first on line {seen[row.study_id]})")
-        seen[row.study_id] = lineno
-        rows.append(row)
-    return rows
+    return read_unique_rows(path, ConsensusRow)

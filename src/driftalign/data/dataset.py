@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from driftalign.data.io import read_jsonl, write_jsonl
 from driftalign.data.schema import Study, Trajectory
@@ -26,6 +27,8 @@ STUDIES_FILE = "studies.jsonl"
 TRAJECTORIES_FILE = "trajectories.jsonl"
 IMAGES_DIR = "images"
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
@@ -33,22 +36,27 @@ def _first_error(e: ValidationError) -> str:
     return f"{where}: {err['msg'].removeprefix('Value error, ')}"
 
 
-def read_studies(path: str | Path) -> list[Study]:
-    """Parse studies.jsonl; malformed rows and duplicate study_ids name the file and line."""
-    studies: list[Study] = []
+def read_unique_rows(path: str | Path, model: type[M]) -> list[M]:
+    """Parse a JSONL file of `model` rows keyed by `study_id` (studies.jsonl, CONSENSUS.jsonl); a
+    malformed row or a repeated study_id raises DatasetError naming the file and line."""
+    rows: list[M] = []
     seen: dict[str, int] = {}
     for lineno, obj in read_jsonl(path):
         try:
-            study = Study.model_validate(obj)
+            row = model.model_validate(obj)
         except ValidationError as e:
             raise DatasetError(f"{path}:{lineno}: {_first_error(e)}") from None
-        if study.study_id in seen:
-            raise DatasetError(
-                f"{path}:{lineno}: duplicate study_id {study.study_id!r} (first on line {seen[study.study_id]})"
-            )
-        seen[study.study_id] = lineno
-        studies.append(study)
-    return studies
+        study_id = row.study_id  # type: ignore[attr-defined]
+        if study_id in seen:
+            raise DatasetError(f"{path}:{lineno}: duplicate study_id {study_id!r} (first on line {seen[study_id]})")
+        seen[study_id] = lineno
+        rows.append(row)
+    return rows
+
+
+def read_studies(path: str | Path) -> list[Study]:
+    """Parse studies.jsonl; malformed rows and duplicate study_ids name the file and line."""
+    return read_unique_rows(path, Study)
 
 
 def read_trajectories(path: str | Path, known_studies: set[str] | None = None) -> list[Trajectory]:
