@@ -12,6 +12,13 @@ from driftalign.constants import OBSERVATIONS
 from driftalign.labeling import label_reports
 
 CASES: list[tuple[str, dict[str, int | None]]] = [
+    # --- negation scope ends where a new clause or item starts ---
+    ("No pneumothorax is seen and a small effusion persists.", {"Pneumothorax": 0, "Pleural Effusion": 1}),
+    ("No pneumothorax and a small left effusion.", {"Pneumothorax": 0, "Pleural Effusion": 1}),
+    ("No pleural effusion and pneumothorax.", {"Pleural Effusion": 0, "Pneumothorax": 0}),
+    ("There is no pneumothorax or effusion seen and no consolidation.",
+     {"Pneumothorax": 0, "Pleural Effusion": 0, "Consolidation": 0}),
+    ("No effusion is identified, and there is no pneumothorax.", {"Pleural Effusion": 0, "Pneumothorax": 0}),
     # --- Atelectasis ---
     ("Bibasilar atelectasis.", {"Atelectasis": 1}),
     ("Mild left basilar atelectasis is again seen.", {"Atelectasis": 1}),

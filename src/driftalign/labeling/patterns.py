@@ -239,8 +239,11 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec(r"(?:normal|unremarkable)", N, BI, 4, comma_bounded=True),
     # --- terminations ------------------------------------------------------------------------
     TriggerSpec(r"(?:but|however|although|though|except|aside from|apart from|other than|which|whereas|while|yet|nevertheless|with|;)", T),
-    # "and the ...", "and there is ...": a new clause with its own subject.
-    TriggerSpec(r"(?:and|,) (?:the|there|this|these)", T),
+    # "and the ...", "and there is ...", "and a small effusion ...": a new clause or item with its
+    # own subject (a negated list repeats no article: "no effusion and pneumothorax").
+    TriggerSpec(r"(?:and|,) (?:the|there|this|these|a|an)", T),
+    # "no pneumothorax is seen and ...": the negated clause is complete; what follows "and" is new.
+    TriggerSpec(r"(?:seen|identified|noted|present|demonstrated|visuali[sz]ed|evident|appreciated),? and", T),
     # ", small left effusion": a comma followed by a severity/temporal adjective starts a new item
     # that is asserted, not part of a negated list (driftalign addition to ConText).
     TriggerSpec(r", (?:and )?(?=(?:small|moderate|large|mild|mildly|severe|new|increas\w*|worsen\w*|persistent|stable|trace|unchanged|improv\w*|decreas\w*|residual|minimal|layering)\b)", T),
