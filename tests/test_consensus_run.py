@@ -129,3 +129,18 @@ def test_model_strategy_without_model_fails_clearly(synth_world, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["consensus", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.jsonl"), "--strategy", "vote"])
     assert exc.value.code == 2
+
+
+def test_select_strategy_needs_no_model_and_keeps_one_teacher_trajectory(synth_world, tmp_path):
+    from driftalign.data import load_dataset
+
+    out = tmp_path / "select.jsonl"
+    summary = run_consensus(ConsensusConfig(data=synth_world, out=out, strategy="select", split="all"))
+    rows = read_consensus(out)
+    assert summary.rows == len(rows) > 0
+    responses = {(t.study_id, t.teacher): t.response for t in load_dataset(synth_world).trajectories}
+    for row in rows:
+        teacher = row.details["selected_teacher"]
+        assert row.chosen == responses[(row.study_id, teacher)]  # a real trajectory, verbatim
+        assert row.teachers[teacher]["contradictions"] == 0 or all(
+            rec["contradictions"] >= row.teachers[teacher]["contradictions"] for rec in row.teachers.values())

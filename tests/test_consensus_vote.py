@@ -163,3 +163,43 @@ def test_sign_inconsistent_sentences_are_never_chosen():
     only_dark = {t: [C("Pneumonia", 1, 0, dark)] for t in "abc"}
     result = vote(only_dark)
     assert result.text == "" and [k.finding for k in result.kept] == ["Pneumonia"]  # kept, but unstated
+
+
+def test_errors_count_contradictions_and_spurious_findings_not_style():
+    from driftalign.consensus.claims import errors_against
+
+    consensus = {"Pleural Effusion": 1, "Pneumothorax": 0}
+    # right, plus a pertinent negative t+ leaves out: 0 errors (drift would call this 1/3 away)
+    assert errors_against({"Pleural Effusion": 1, "Edema": 0}, consensus) == 0
+    # contradiction (pneumothorax present) + spurious finding (edema) + uncertain spurious (-1)
+    assert errors_against({"Pleural Effusion": 1, "Pneumothorax": 1, "Edema": 1, "Pneumonia": -1}, consensus) == 3
+    # omitting t+'s claims is not an error
+    assert errors_against({}, consensus) == 0
+
+
+def test_error_weights_formula():
+    """e = [0, 2, 4, 0]: mean over the wrong ones = 3 -> w = [0, 2/3, 4/3, 0]; e = [1, 1, 1, 10]: mean 3.25
+    -> 1/3.25 = 4/13, 10/3.25 = 3.08 clipped to 3; none wrong -> all 0."""
+    from driftalign.consensus.weights import error_weights
+
+    assert error_weights([0, 2, 4, 0]) == pytest.approx([0.0, 2 / 3, 4 / 3, 0.0])
+    assert error_weights([1, 1, 1, 10], w_max=3.0) == pytest.approx([4 / 13, 4 / 13, 4 / 13, 3.0])  # mean 3.25; 10/3.25 clips
+    assert error_weights([0, 0]) == [0.0, 0.0]
+    assert teacher_weights([0.1, 0.5], "errors", errors=[0, 3]) == pytest.approx([0.0, 1.0])
+    with pytest.raises(ValueError):
+        teacher_weights([0.1], "errors")
+
+
+def test_select_picks_the_least_wrong_teacher_then_the_most_complete():
+    from driftalign.consensus.select import select
+
+    claims = _three_teachers()
+    voted = vote(claims)  # kept: left effusion, edema (b + c), no pneumothorax
+    assert sorted((k.finding, k.polarity) for k in voted.kept) == [
+        ("Edema", 1), ("Pleural Effusion", 1), ("Pneumothorax", 0)]
+    # a: 0 errors, omits edema; b: 0 errors, 0 omissions; c: 1 error (pneumothorax present) -> b
+    assert select(claims, voted) == "b"
+    claims["b"] = [c for c in claims["b"] if c.finding != "Edema"]  # now a and b tie (0, 1) -> name
+    assert select(claims, voted) == "a"
+    claims["a"] = [C("Pneumonia", 1, 0, "Pneumonia.")] + claims["a"]  # a asserts a finding not kept
+    assert select(claims, voted) == "b"

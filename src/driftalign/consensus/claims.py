@@ -82,6 +82,14 @@ def drift_from(teacher: dict[str, int], consensus: dict[str, int]) -> float:
     return 0.0 if not union else 1.0 - len(a & b) / len(union)
 
 
+def errors_against(teacher: dict[str, int], consensus: dict[str, int]) -> int:
+    """Claims of a trajectory that t+ says are wrong: a finding t+ states with another polarity, or a
+    finding asserted present/uncertain that t+ does not contain. Pertinent negatives t+ leaves out
+    ("no pneumothorax") and t+'s claims the trajectory omits are not errors."""
+    return sum(1 for f, p in teacher.items()
+               if (f in consensus and consensus[f] != p) or (f not in consensus and p != 0))
+
+
 def agreement_record(teacher: dict[str, int], consensus: dict[str, int]) -> dict[str, Any]:
     """How one trajectory relates to t+: kept / contradicted / unsupported / omitted claims, drift."""
     kept = sum(1 for f, p in teacher.items() if consensus.get(f) == p)

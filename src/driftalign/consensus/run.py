@@ -38,6 +38,7 @@ from driftalign.consensus.hybrid import hybrid
 from driftalign.consensus.model import consensus_prompt
 from driftalign.consensus.quality import consensus_quality
 from driftalign.consensus.row import ConsensusRow, read_consensus
+from driftalign.consensus.select import select
 from driftalign.consensus.vote import vote
 from driftalign.constants import STUDENT_PROMPT
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
@@ -46,7 +47,8 @@ from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import ConfigError, DatasetError
 
 CONSENSUS_VERSION = "consensus-v1"
-Strategy = Literal["model", "vote", "hybrid"]
+Strategy = Literal["model", "vote", "hybrid", "select"]
+MODEL_FREE_STRATEGIES = frozenset({"vote", "select"})  # label-free and model-free: teachers' texts only
 
 
 class ConsensusConfig(StageConfig):
@@ -55,7 +57,8 @@ class ConsensusConfig(StageConfig):
     data: Path = Field(description="dataset directory with trajectories.jsonl")
     out: Path = Field(description="CONSENSUS.jsonl to write")
     model: Path | None = Field(None, description="SPD model directory (or SPD output dir); needed by model/hybrid")
-    strategy: Strategy = Field("model", description="model (paper, eq. 7), vote (claim-level majority) or hybrid")
+    strategy: Strategy = Field("model", description="model (paper, eq. 7), vote (claim-level majority), hybrid "
+                               "(model checked by the vote) or select (the least-wrong teacher's whole trajectory)")
     split: str = Field("train", description="dataset split ('all' for every study)")
     teachers: str = Field("all", description="'all' or a comma-separated list of teacher names")
     prompt: str = Field(STUDENT_PROMPT, description="the student's prompt l (the model strategy appends T to it)")
@@ -67,9 +70,13 @@ class ConsensusConfig(StageConfig):
 
     @model_validator(mode="after")
     def _model_needed(self) -> ConsensusConfig:
-        if self.strategy != "vote" and self.model is None:
+        if self.needs_model and self.model is None:
             raise ValueError(f"--strategy {self.strategy} needs --model SPD_DIR")
         return self
+
+    @property
+    def needs_model(self) -> bool:
+        return self.strategy not in MODEL_FREE_STRATEGIES
 
     def teacher_names(self) -> list[str] | None:
         if self.teachers.strip() == "all":
@@ -120,13 +127,13 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
     from driftalign.training.reference_cache import directory_fingerprint, files_fingerprint
 
     files = [ds.root / STUDIES_FILE, ds.root / TRAJECTORIES_FILE]
-    if cfg.strategy != "vote":
+    if cfg.needs_model:
         files += sorted({p for s in ds.studies for p in ds.image_paths(s)})
     parts = {
         "version": CONSENSUS_VERSION, "strategy": cfg.strategy, "split": cfg.split, "teachers": cfg.teachers,
         "data": files_fingerprint(files), "prompt": cfg.prompt,
-        "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.strategy != "vote" else None,
-        "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.strategy != "vote" else None,
+        "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.needs_model else None,
+        "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.needs_model else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -192,7 +199,7 @@ def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg
         batch = items[start:start + cfg.batch_size]
         answered = [(s, trajs) for s, trajs in batch if _answering(trajs)]
         model_text: dict[str, str] = {}
-        if cfg.strategy != "vote" and answered:
+        if cfg.needs_model and answered:
             texts = _generate(backend, ds, answered, cfg)
             model_text = {s.study_id: text for (s, _), text in zip(answered, texts, strict=True)}
         for study, trajs in batch:
@@ -203,6 +210,11 @@ def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg
                 continue
             if cfg.strategy == "vote":
                 yield study.study_id, build_row(study, trajs, voted.text, cfg, claims, key, _vote_details(voted))
+            elif cfg.strategy == "select":
+                teacher = select(claims, voted)
+                chosen = next(t.response for t in trajs if t.teacher == teacher)
+                yield study.study_id, build_row(study, trajs, chosen, cfg, claims, key,
+                                                {"selected_teacher": teacher, **_vote_details(voted)})
             elif cfg.strategy == "model":
                 yield study.study_id, build_row(study, trajs, model_text[study.study_id], cfg, claims, key)
             else:
@@ -243,7 +255,7 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     ds = load_dataset(cfg.data, verify_images=False)
     items = study_inputs(ds, cfg)
     model_dir = None
-    if cfg.strategy != "vote":
+    if cfg.needs_model:
         from driftalign.training.apo import resolve_model_dir
 
         model_dir = resolve_model_dir(cfg.model)
@@ -254,7 +266,7 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     partial = cfg.out.with_name(cfg.out.name + ".partial")
     done = _partial_rows(partial, key) if cfg.resume else {}
     todo = [(s, t) for s, t in items if s.study_id not in done]
-    if todo and cfg.strategy != "vote" and backend is None:
+    if todo and cfg.needs_model and backend is None:
         backend = _make_backend(cfg)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     with partial.open("a" if cfg.resume else "w", encoding="utf-8") as f, Progress(transient=True) as bar:

@@ -35,8 +35,9 @@ from pydantic import Field
 from transformers import Trainer, TrainerCallback
 
 from driftalign.config import save_config
+from driftalign.consensus.claims import errors_against, extract_claims, stance
 from driftalign.consensus.row import ConsensusRow, read_consensus
-from driftalign.consensus.weights import teacher_weights
+from driftalign.consensus.weights import WeightScheme, teacher_weights
 from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError, DatasetError
@@ -70,8 +71,9 @@ class APOConfig(TrainingStageConfig):
 
     consensus: Path = Field(description="CONSENSUS.jsonl from `driftalign consensus`")
     beta: float = Field(0.1, gt=0, description="reward scale beta of eq. 8")
-    weights: Literal["uniform", "drift"] = Field(
-        "uniform", description="teacher weights w_u: uniform (paper) or drift (grows with disagreement from t+)")
+    weights: Literal["uniform", "drift", "errors"] = Field(
+        "uniform", description="teacher weights w_u: uniform (paper), drift (grows with disagreement from t+) "
+                               "or errors (only trajectories t+ says are wrong)")
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper APO: {APO_LR}]")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
@@ -118,7 +120,11 @@ def apo_row(row: ConsensusRow, scheme: str, keep_refusals: bool) -> APORow:
     """Negatives of one consensus row: empty/duplicate-of-t+ responses and (by default) refusals dropped."""
     negs = [n for n in row.negatives
             if n.response.strip() and not _same_text(n.response, row.chosen) and (keep_refusals or not n.refusal)]
-    weights = teacher_weights([n.drift for n in negs], scheme)
+    errors = None
+    if scheme == WeightScheme.ERRORS.value:
+        consensus = stance(extract_claims(row.chosen))
+        errors = [errors_against(stance(extract_claims(n.response)), consensus) for n in negs]
+    weights = teacher_weights([n.drift for n in negs], scheme, errors)
     return APORow(row.study_id, row.chosen, tuple(n.response for n in negs), tuple(n.teacher for n in negs),
                   tuple(weights))
 
