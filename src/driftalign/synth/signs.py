@@ -30,7 +30,10 @@ REGION_CENTRES: dict[str, tuple[float, float]] = {
     "apical": (0.42, -0.62),
 }
 EFFUSION_HEIGHT = {"small": 0.22, "moderate": 0.34, "large": 0.5}     # fluid height at the CP angle
-PNEUMOTHORAX_SCALE = {"small": 0.8, "moderate": 0.64, "large": 0.48}  # collapsed-lung size factor
+PNEUMOTHORAX_SCALE = {"small": 0.72, "moderate": 0.6, "large": 0.46}  # collapsed-lung size factor
+PNEUMOTHORAX_AIR = 0.5       # extra lucency of the pleural air (no lung tissue) over aerated lung
+CONSOLIDATION_EXTRA = 0.1    # a consolidation is denser than any other airspace sign (brighter than fluid)
+PNEUMONIA_FOCI = 24          # patchy opacities of a pneumonia, scattered through the affected lung
 EDEMA_STRENGTH = {"mild": 0.45, "moderate": 0.6, "severe": 0.75}
 
 Drawer = Callable[[Canvas, Finding, float], None]
@@ -55,7 +58,8 @@ def pleural_effusion(c: Canvas, f: Finding, strength: float) -> None:
 
 
 def pneumothorax(c: Canvas, f: Finding, strength: float) -> None:
-    """Apical/lateral air without lung markings, bounded by a thin white visceral pleural line."""
+    """Apical/lateral air without lung markings (darker than aerated lung), bounded by a white visceral
+    pleural line; the lung has collapsed towards the hilum and base."""
     g = c.grid
     k = PNEUMOTHORAX_SCALE.get(f.severity or "moderate", PNEUMOTHORAX_SCALE["moderate"])
     k = 1.0 - (1.0 - k) * strength
@@ -66,39 +70,44 @@ def pneumothorax(c: Canvas, f: Finding, strength: float) -> None:
                       px=g.px / k, size=g.size)
         collapsed_sdf = lung_sdf(shrunk, side, c.anatomy) * k
         gap = c.lung[side] * (1.0 - inside(collapsed_sdf, g.px))
-        c.air += 0.15 * gap
+        c.air += PNEUMOTHORAX_AIR * gap
         c.markings *= 1.0 - gap
-        line = inside(np.abs(collapsed_sdf) - 0.006, g.px) * inside(c.lung_sdf[side] + 2 * g.px, g.px)
-        c.extra += 0.2 * strength * line
+        line = inside(np.abs(collapsed_sdf) - 0.012, g.px) * inside(c.lung_sdf[side] + 2 * g.px, g.px)
+        c.extra += 0.3 * strength * line
 
 
 def consolidation(c: Canvas, f: Finding, strength: float) -> None:
-    """A dense, irregular airspace patch in the given lobe (with air bronchograms if detailed)."""
+    """Dense lobar airspace opacity: a large homogeneous patch of near soft-tissue density filling the
+    lobe, sharply marginated, with air bronchograms (dark branching lines, visible at high resolution)."""
     g = c.grid
     irregular = smooth_noise(g, c.rng, cells=10)
     for side in sides(f.side):
         x0, y0 = _centre(c, side, f.location, "lower lobe")
-        r = np.hypot((g.X - x0) / 0.2, (g.Y - y0) / 0.17)
-        patch = inside((r - 1.0 - 0.3 * irregular) * 0.17, 1.5 * g.px) * c.lung[side]
-        c.air *= 1.0 - 0.9 * strength * patch
-        if f.detail == "air bronchograms":
-            hx, hy = c.local(side, 0.17, -0.02)
-            tips = [(x0 + side_sign(side) * 0.1, y0 + dy) for dy in (-0.08, 0.0, 0.09)]
-            bronchi = sum(polyline(g, [(hx, hy), tip], 0.012) for tip in tips)
-            c.air += 0.5 * strength * np.clip(bronchi, 0.0, 1.0) * patch
+        y0 = min(y0, 0.05)                       # a lower-lobe patch sits in the lower zone, above the base
+        r = np.hypot((g.X - x0) / 0.3, (g.Y - y0) / 0.25)
+        patch = inside((r - 1.0 - 0.15 * irregular) * 0.25, g.px) * c.lung[side]
+        c.air *= 1.0 - 0.97 * strength * patch
+        c.extra += CONSOLIDATION_EXTRA * strength * patch
+        hx, hy = c.local(side, 0.17, -0.02)
+        tips = [(x0 + side_sign(side) * 0.14, y0 + dy) for dy in (-0.1, 0.0, 0.11)]
+        bronchi = sum(polyline(g, [(hx, hy), tip], 0.01) for tip in tips)
+        c.air += 0.45 * strength * np.clip(bronchi, 0.0, 1.0) * patch
 
 
 def pneumonia(c: Canvas, f: Finding, strength: float) -> None:
-    """Patchy multifocal airspace opacities around the affected lobe (the context of a consolidation)."""
+    """Patchy multifocal airspace opacities scattered through the whole affected lung (bronchopneumonia
+    pattern): a spotty hemithorax, unlike a single dense consolidation, a focal haze (lung opacity)
+    or a bilateral perihilar haze (edema)."""
     g = c.grid
     for side in sides(f.side):
-        x0, y0 = _centre(c, side, f.location, "lower lobe")
         patches = np.zeros_like(g.X)
-        for _ in range(5):
-            dx, dy = c.rng.uniform(-0.16, 0.16, size=2)
-            rad = c.rng.uniform(0.05, 0.09)
-            patches += gaussian(g, x0 + dx, y0 + dy, rad, rad)
-        c.air *= 1.0 - 0.6 * strength * np.clip(patches, 0.0, 1.0) * c.lung[side]
+        for _ in range(PNEUMONIA_FOCI):
+            u, y = c.rng.uniform(0.18, 0.72), c.rng.uniform(-0.62, 0.42)
+            rad = c.rng.uniform(0.04, 0.065)
+            patches = np.maximum(patches, gaussian(g, side_sign(side) * u, y, rad, rad))
+        spots = np.clip(patches, 0.0, 1.0) * c.lung[side]
+        c.air *= 1.0 - 0.8 * strength * spots
+        c.extra += 0.05 * strength * spots
 
 
 def lung_opacity(c: Canvas, f: Finding, strength: float) -> None:
@@ -108,7 +117,7 @@ def lung_opacity(c: Canvas, f: Finding, strength: float) -> None:
     for side in sides(f.side):
         x0, y0 = _centre(c, side, f.location, "lower lobe")
         haze = gaussian(g, x0, y0, 0.18, 0.15) * mottle
-        c.air *= 1.0 - 0.8 * strength * np.clip(haze, 0.0, 1.0) * c.lung[side]
+        c.air *= 1.0 - 0.55 * strength * np.clip(haze, 0.0, 1.0) * c.lung[side]
 
 
 def edema(c: Canvas, f: Finding, strength: float) -> None:
@@ -131,7 +140,7 @@ def atelectasis(c: Canvas, f: Finding, strength: float) -> None:
         c.air *= 1.0 - 0.9 * strength * band * c.lung[side]
         if f.detail == "adjacent":
             x0, y0 = c.local(side, 0.4, dome + 0.02)
-            c.air *= 1.0 - 0.5 * strength * gaussian(g, x0, y0, 0.16, 0.08) * c.lung[side]
+            c.air *= 1.0 - 0.3 * strength * gaussian(g, x0, y0, 0.16, 0.08) * c.lung[side]
 
 
 def lung_lesion(c: Canvas, f: Finding, strength: float) -> None:
