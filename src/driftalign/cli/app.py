@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "serve-teachers": "driftalign.cli.teacher_commands",
     "collect": "driftalign.cli.teacher_commands",
     "drift": "driftalign.cli.drift_commands",
+    "probe": "driftalign.cli.probe_commands",
     "label": "driftalign.cli.eval_commands",
     "init-student": "driftalign.cli.student_commands",
     "spd": "driftalign.cli.student_commands",

@@ -1,0 +1,1 @@
+"""Probes that measure ceilings independent of the student: what the pixels carry (`pixel`)."""
