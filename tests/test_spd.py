@@ -207,3 +207,61 @@ def test_cli_spd_single_teacher(student: Path, world: Path, tmp_path: Path, caps
     assert line.startswith("done: 2 steps, train loss ") and "examples/s, 8 examples" in line
     saved = (out / "driftalign_config.yaml").read_text()
     assert "teachers: sim-a" in saved and "lora: false" in saved and "max_steps: 2" in saved
+
+
+# --- the oracle: --targets reference ---------------------------------------------------------------
+
+def test_reference_targets_give_one_example_per_study_with_its_report(world: Path) -> None:
+    from driftalign.training.spd import REFERENCE_TARGET, training_examples
+
+    ds = load_dataset(world)
+    cfg = SPDConfig(model="m", data=world, out="o", targets="reference")
+    examples = training_examples(ds, cfg)
+    train = ds.split("train")
+    assert [e.study_id for e in examples] == [s.study_id for s in train]
+    assert all(e.teacher == REFERENCE_TARGET for e in examples)
+    assert [e.answer for e in examples] == [s.report for s in train]
+    # with the default targets the same call gives the teachers' trajectories
+    assert len(training_examples(ds, SPDConfig(model="m", data=world, out="o"))) == 20
+
+
+def test_cli_oracle_run_needs_no_trajectories(student: Path, tmp_path: Path, capsys) -> None:
+    bare = make_tiny_dataset(tmp_path / "bare", with_trajectories=False)
+    out = tmp_path / "oracle"
+    cli_main(["spd", "--model", str(student), "--data", str(bare), "--out", str(out), "--targets", "reference",
+              "--full", "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3"])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("done: 2 steps") and "8 examples" in line
+    assert "targets: reference" in (out / "driftalign_config.yaml").read_text()
+    assert (out / "final" / "config.json").is_file()
+
+
+# --- the prompt cache ------------------------------------------------------------------------------
+
+def test_prompt_cache_encodes_each_study_once_and_stays_bounded(student: Path, world: Path) -> None:
+    from driftalign.training.chat import PromptCache, encode_prompt
+
+    ds = load_dataset(world)
+    processor = load_processor(student)
+    prompt = "Describe the image."
+    loads: list[str] = []
+
+    def loader(study):
+        return lambda: (loads.append(study.study_id), ds.load_images(study))[1]
+
+    s1, s2 = ds.split("train")[:2]
+    cache = PromptCache(processor, prompt)
+    a = cache(s1.study_id, loader(s1))
+    assert cache(s1.study_id, loader(s1)) is a and loads == [s1.study_id]
+    fresh = encode_prompt(processor, ds.load_images(s1), prompt)
+    assert all(torch.equal(a[k], fresh[k]) for k in fresh)
+    # cached or not, the example is the same tensors
+    cached = encode_example(processor, (), prompt, "No acute findings.", prompt_part=a)
+    direct = encode_example(processor, ds.load_images(s1), prompt, "No acute findings.")
+    assert all(torch.equal(cached[k], direct[k]) for k in direct)
+    size = sum(t.numel() * t.element_size() for t in a.values())
+    small = PromptCache(processor, prompt, max_bytes=size)     # room for one study
+    small(s1.study_id, loader(s1))
+    small(s2.study_id, loader(s2))
+    small(s1.study_id, loader(s1))                               # evicted: loaded again
+    assert loads[-3:] == [s1.study_id, s2.study_id, s1.study_id]

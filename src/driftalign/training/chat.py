@@ -24,7 +24,8 @@ so sum over `labels != -100` of the token log-probs is log pi(t | v, l) of SPEC 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -86,15 +87,48 @@ def encode_answer(processor, answer: str) -> list[int]:
     return processor.tokenizer(answer + turn_end_text(processor), add_special_tokens=False)["input_ids"]
 
 
+class PromptCache:
+    """`encode_prompt` outputs per key (a study id), least recently used first out, bounded in bytes.
+
+    Every teacher trajectory of a study and every epoch share one image + prompt encoding; reading
+    the image and running the image processor again for each of them was a third of an SPD step on
+    the tiny student (profiled). The tensors are shared between the examples: callers must not
+    modify them in place (`encode_example` and the collators build new tensors).
+    """
+
+    def __init__(self, processor, prompt: str, max_bytes: int = 512 * 2**20):
+        self.processor, self.prompt, self.max_bytes = processor, prompt, max_bytes
+        self._items: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+        self._bytes = 0
+
+    def __call__(self, key: str, load_images: Callable[[], Sequence[Image.Image]]) -> dict[str, torch.Tensor]:
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            return hit
+        part = encode_prompt(self.processor, load_images(), self.prompt)
+        size = sum(t.numel() * t.element_size() for t in part.values())
+        if size <= self.max_bytes:
+            self._items[key] = part
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= sum(t.numel() * t.element_size() for t in old.values())
+        return part
+
+
 def encode_example(
-    processor, images: Sequence[Image.Image], prompt: str, answer: str, max_length: int | None = None
+    processor, images: Sequence[Image.Image], prompt: str, answer: str, max_length: int | None = None,
+    prompt_part: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Prompt + answer ids with labels on the answer tokens only (see module docstring).
 
     If max_length is given, the answer is truncated so the example fits (image and prompt tokens are
-    never cut: an example whose prompt alone is longer raises ValueError).
+    never cut: an example whose prompt alone is longer raises ValueError). `prompt_part` is an
+    already computed `encode_prompt(processor, images, prompt)` (e.g. from a `PromptCache`).
     """
-    prompt_part = encode_prompt(processor, images, prompt)
+    if prompt_part is None:
+        prompt_part = encode_prompt(processor, images, prompt)
     prompt_ids = prompt_part["input_ids"]  # [Tp]
     answer_ids = torch.tensor(encode_answer(processor, answer), dtype=prompt_ids.dtype)  # [Ta]
     if max_length is not None:

@@ -9,6 +9,11 @@ configurable `--prompt` (default: constants.STUDENT_PROMPT, no labels), not the 
 which may carry the diagnosis as a hint. Refusals (`meta.refusal` true) are skipped by default:
 they teach the student to refuse, not to see; `--keep-refusals` keeps them.
 
+`--targets reference` trains on the studies' reference reports instead (findings + impression, one
+example per study): the *oracle* run, a student given perfect supervision with the same budget.
+Its accuracy is the ceiling any teacher-side method can reach with this student and recipe; the
+gap between it and SPD on the teachers is the loss the student inherits from its teachers.
+
 This module holds the config and the example selection; `training.spd_trainer.run_spd` runs
 the training. The loop is transformers' `Trainer` with `VisionChatCollator`: checkpointing, `--resume`,
 gradient accumulation with the loss normalised by the number of answer tokens across the whole
@@ -19,6 +24,7 @@ accumulated batch (Trainer's `num_items_in_batch`), logging and `accelerate laun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
@@ -30,6 +36,9 @@ from driftalign.training.common import TrainingStageConfig
 class SPDConfig(TrainingStageConfig):
     """`driftalign spd`: the shared training flags plus which trajectories to distil from."""
 
+    targets: Literal["teachers", "reference"] = Field(
+        "teachers", description="what the student imitates: the teachers' trajectories (SPD) or the studies' "
+                                "reference reports (the oracle ceiling)")
     teachers: str = Field("all", description="'all' or a comma-separated list of teacher names (e.g. sim-gpt-5)")
     keep_refusals: bool = Field(False, description="also train on trajectories flagged as refusals")
 
@@ -48,8 +57,11 @@ class SPDExample:
     """One (study, teacher) trajectory to distil."""
 
     study_id: str
-    teacher: str
+    teacher: str             # REFERENCE_TARGET for a reference-report example
     answer: str
+
+
+REFERENCE_TARGET = "reference"
 
 
 def spd_examples(ds: Dataset, split: str, teachers: list[str] | None, keep_refusals: bool) -> list[SPDExample]:
@@ -75,4 +87,20 @@ def spd_examples(ds: Dataset, split: str, teachers: list[str] | None, keep_refus
     return examples
 
 
+def reference_examples(ds: Dataset, split: str) -> list[SPDExample]:
+    """One example per study of `split` whose answer is its reference report (findings + impression)."""
+    studies = ds.split(split)
+    if not studies:
+        raise DatasetError(f"{ds.root}: no studies in split {split!r}")
+    examples = [SPDExample(s.study_id, REFERENCE_TARGET, s.report) for s in studies if s.report.strip()]
+    if not examples:
+        raise DatasetError(f"{ds.root}/studies.jsonl: no study of split {split!r} has a reference report "
+                           "(findings/impression) for --targets reference")
+    return examples
 
+
+def training_examples(ds: Dataset, cfg: SPDConfig) -> list[SPDExample]:
+    """The examples `cfg` trains on: teachers' trajectories, or reference reports (`--targets`)."""
+    if cfg.targets == "reference":
+        return reference_examples(ds, cfg.split)
+    return spd_examples(ds, cfg.split, cfg.teacher_names(), cfg.keep_refusals)

@@ -17,7 +17,7 @@ from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.models.load import load_student
 from driftalign.models.lora import merge_adapter, trainable_parameter_count
-from driftalign.training.chat import encode_example
+from driftalign.training.chat import PromptCache, encode_example
 from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
     TrainingStageConfig,
@@ -26,7 +26,7 @@ from driftalign.training.common import (
     resume_checkpoint,
     training_arguments,
 )
-from driftalign.training.spd import SPDConfig, SPDExample, spd_examples
+from driftalign.training.spd import SPDConfig, SPDExample, training_examples
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,21 @@ ADAPTER_DIR = "adapter"
 
 
 class SPDDataset(torch.utils.data.Dataset):
-    """Encodes examples lazily (images read on access): item i -> `encode_example(...)` tensors."""
+    """Encodes examples lazily: item i -> `encode_example(...)` tensors; a study's image + prompt encoding
+    is computed once and reused (`PromptCache`)."""
 
     def __init__(self, ds: Dataset, examples: list[SPDExample], processor, prompt: str, max_length: int):
         self.ds, self.examples, self.processor = ds, examples, processor
         self.prompt, self.max_length = prompt, max_length
+        self.prompts = PromptCache(processor, prompt)  # one image + prompt encoding per study, shared by its teachers
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ex = self.examples[i]
-        images = self.ds.load_images(self.ds.study(ex.study_id))
-        return encode_example(self.processor, images, self.prompt, ex.answer, self.max_length)
+        prompt_part = self.prompts(ex.study_id, lambda: self.ds.load_images(self.ds.study(ex.study_id)))
+        return encode_example(self.processor, (), self.prompt, ex.answer, self.max_length, prompt_part=prompt_part)
 
 
 def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
@@ -85,7 +87,7 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
     `callbacks` are passed to the Trainer (e.g. to stop early in tests or add custom logging).
     """
     ds = load_dataset(cfg.data, verify_images=False)
-    examples = spd_examples(ds, cfg.split, cfg.teacher_names(), cfg.keep_refusals)
+    examples = training_examples(ds, cfg)
     model, processor = load_student(cfg.model)
     set_seed(cfg.seed)  # LoRA's init draws from the global RNG: seed it, or the run depends on what ran before
     model = prepare_model(model, cfg)
