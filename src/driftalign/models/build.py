@@ -8,6 +8,7 @@ once `driftalign.models` is imported (see `models/processor.py` for why the impo
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -17,6 +18,8 @@ from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.models.presets import get_preset, qwen2_5_vl_config
 from driftalign.models.processor import build_processor
+from driftalign.models.vision_pretraining import VisionPretrainConfig
+from driftalign.models.vision_pretraining import pretrain_vision as run_vision_pretraining
 from driftalign.models.tokenizer import IM_END, PAD_TOKEN, dataset_texts, train_tokenizer
 
 BUILD_INFO_FILE = "driftalign_student.json"
@@ -30,11 +33,15 @@ def _special_token_ids(tokenizer) -> dict[str, int]:
     return {key: tokenizer.convert_tokens_to_ids(tok) for key, tok in names.items()}
 
 
-def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0) -> Path:
-    """Build a randomly initialised student of `preset` ("tiny" | "small") and save it to `out`.
+def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0, pretrain_vision: bool | None = None,
+                  vision_pretraining: VisionPretrainConfig | None = None) -> Path:
+    """Build a student of `preset` and save it to `out`.
 
     The tokenizer is trained on `data`'s text (reports, trajectories, prompts); the model weights
-    are initialised with `seed`. Returns `out`.
+    are initialised with `seed`. The vision tower is then pretrained on synthetic renders that
+    belong to no dataset (`models.vision_pretraining`) when `pretrain_vision` is true (None: the
+    preset's default), with `vision_pretraining` (default: `VisionPretrainConfig(seed=seed)`).
+    Returns `out`.
     """
     spec = get_preset(preset)
     ds = data if isinstance(data, Dataset) else load_dataset(data, verify_images=False)
@@ -44,6 +51,10 @@ def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0) -
     config = qwen2_5_vl_config(spec, vocab_size=len(tokenizer), token_ids=token_ids)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
+    pretraining = None
+    if spec.pretrain_vision if pretrain_vision is None else pretrain_vision:
+        settings = vision_pretraining or VisionPretrainConfig(seed=seed)
+        pretraining = {**asdict(settings), **run_vision_pretraining(model, processor, settings).to_dict()}
     model.generation_config = GenerationConfig(
         bos_token_id=token_ids["pad"],
         eos_token_id=[token_ids["eos"], token_ids["pad"]],
@@ -56,6 +67,9 @@ def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0) -
     processor.save_pretrained(out)
     write_json(out / BUILD_INFO_FILE, {
         "preset": preset, "seed": seed, "data": str(ds.root), "vocab_size": len(tokenizer),
-        "parameters": sum(p.numel() for p in model.parameters()), "synthetic_weights": "random init",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "synthetic_weights": "random init" if pretraining is None else
+        "random init; vision tower pretrained on synthetic renders (models/vision_pretraining.py)",
+        "vision_pretraining": pretraining,
     })
     return out

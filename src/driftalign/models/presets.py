@@ -4,10 +4,14 @@ The presets keep every structural feature of Qwen2.5-VL-7B (vision transformer w
 attention and 2x2 patch merger, M-RoPE text decoder with GQA, untied LM head) and only shrink the
 widths and depths, so code that runs on a preset runs unchanged on the real model.
 
-| preset | image px | image tokens | text hidden x layers | vision hidden x depth | params (vocab ~1.5k) |
-|---|---|---|---|---|---|
-| tiny  | 56  | 4  | 128 x 2 | 64 x 2  | ~1M |
-| small | 112 | 16 | 256 x 4 | 128 x 4 | ~5M |
+| preset | image px | image tokens | text hidden x layers | vision hidden x depth | params (vocab ~1.5k) | vision |
+|---|---|---|---|---|---|---|
+| tiny  | 56  | 4  | 128 x 2 | 64 x 2  | ~1M   | random (tests) |
+| base  | 56  | 4  | 256 x 2 | 64 x 2  | ~2.3M | pretrained on synthetic renders (demo, experiments) |
+| small | 112 | 16 | 256 x 4 | 128 x 4 | ~5M   | random |
+
+`base` is the student the demo and the experiments use: chosen by its oracle ceiling (a student
+trained on the reference reports themselves), see docs/student_and_spd.md.
 """
 
 from __future__ import annotations
@@ -35,12 +39,17 @@ class StudentPreset:
     vision_intermediate: int
     max_vocab: int = 4096
     max_positions: int = 2048
+    pretrain_vision: bool = False   # `init-student` pretrains the vision tower by default (models/vision_pretraining.py)
 
 
 PRESETS: dict[str, StudentPreset] = {
     "tiny": StudentPreset(
         image_size=56, text_hidden=128, text_layers=2, text_heads=4, text_kv_heads=2, text_intermediate=256,
         vision_hidden=64, vision_depth=2, vision_heads=2, vision_intermediate=128,
+    ),
+    "base": StudentPreset(
+        image_size=56, text_hidden=256, text_layers=2, text_heads=4, text_kv_heads=2, text_intermediate=512,
+        vision_hidden=64, vision_depth=2, vision_heads=2, vision_intermediate=128, pretrain_vision=True,
     ),
     "small": StudentPreset(
         image_size=112, text_hidden=256, text_layers=4, text_heads=4, text_kv_heads=2, text_intermediate=768,
