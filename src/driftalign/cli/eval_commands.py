@@ -18,6 +18,7 @@ from driftalign.config import StageConfig
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
+from driftalign.drift.errors import ERROR_LABELS
 from driftalign.errors import DatasetError
 from driftalign.labeling import label_reports
 from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
@@ -89,6 +90,9 @@ def _summary_table(result: dict[str, Any], title: str) -> Table:
             table.add_row(f"clinical {kind} {key}", _fmt(result["clinical"][kind][key]))
     for key in NLG_KEYS:
         table.add_row(key, _fmt((result["nlg"] or {}).get(key)))
+    for kind, rate in result.get("drift_errors", {}).items():
+        label = "inherited drift, total" if kind == "total" else f"inherited drift: {ERROR_LABELS[kind]}"
+        table.add_row(f"{label} (per 100 reports)", f"{rate:.1f}")
     return table
 
 

@@ -127,18 +127,26 @@ def join_sentences(sentences: Sequence[str]) -> str:
 
 # Radiographic sign polarity: these findings are opacities (whiter than aerated lung); a sentence
 # that calls one of them dark or lucent contradicts itself (the "sign inconsistency" drift of the
-# APO paper, e.g. atelectasis described as "darker"). Pneumothorax is legitimately lucent.
+# APO paper, e.g. atelectasis described as "darker"). A pneumothorax is lucent (air without lung
+# markings): calling it white, dense or opaque, or its markings preserved, is the same error.
 OPACITY_FINDINGS = frozenset({"Atelectasis", "Consolidation", "Edema", "Lung Lesion", "Lung Opacity",
                               "Pleural Effusion", "Pneumonia"})
 _LUCENCY_RE = re.compile(r"\b(?:dark(?:er|ened)?|black|hyper-?lucen(?:t|cy)|radiolucen(?:t|cy)|lucen(?:t|cy))\b",
                          re.IGNORECASE)
+_OPACITY_RE = re.compile(r"\b(?:bright(?:er)?|whit(?:e|er)|opaque|radio-?opa(?:que|city)|dense|increased density"
+                         r"|preserved (?:lung |vascular )?markings)\b", re.IGNORECASE)
 
 
 def sign_inconsistent(sentence_claims: Sequence[Claim]) -> bool:
     """True when a sentence asserts an opacity-type finding as present but describes it as lucent/dark
-    and asserts no pneumothorax that the lucency could belong to."""
-    positive = {c.finding for c in sentence_claims if c.polarity != 0}
-    if not positive & OPACITY_FINDINGS or "Pneumothorax" in positive:
+    (and asserts no pneumothorax the lucency could belong to), or asserts a pneumothorax but describes
+    it as white/dense/opaque (and asserts no opacity the density could belong to)."""
+    if not sentence_claims:
         return False
-    return bool(sentence_claims) and _LUCENCY_RE.search(sentence_claims[0].sentence) is not None
-
+    positive = {c.finding for c in sentence_claims if c.polarity != 0}
+    sentence = sentence_claims[0].sentence
+    if positive & OPACITY_FINDINGS and "Pneumothorax" not in positive:
+        return _LUCENCY_RE.search(sentence) is not None
+    if "Pneumothorax" in positive and not positive & OPACITY_FINDINGS:
+        return _OPACITY_RE.search(sentence) is not None
+    return False

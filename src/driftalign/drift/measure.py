@@ -14,6 +14,7 @@ from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset
 from driftalign.data.schema import Study, Trajectory
 from driftalign.drift.answers import FINDINGS, Answer, Labeler, prepare_answers
 from driftalign.drift.between import fleiss_by_finding, pairwise_kappa
+from driftalign.drift.errors import drift_errors, error_rates
 from driftalign.drift.events import event_counts, has_recorded_events
 from driftalign.drift.laterality import SideFinder, laterality_counts, mention_sides, merge_sides
 from driftalign.drift.report import DriftReport
@@ -168,6 +169,11 @@ def measure_drift(
     return report
 
 
+def _error_rates(answers: Sequence[Answer], studies: dict[str, Study]) -> dict[str, float]:
+    """Drift errors per 100 trajectories (drift/errors.py): the same detectors `eval` runs on students."""
+    return error_rates(drift_errors([a.text for a in answers], [studies[a.study_id] for a in answers]))
+
+
 def _default_embedder() -> Embedder:
     from driftalign.drift.embeddings import SentenceEmbedder
 
@@ -192,7 +198,7 @@ def _assemble(
     accuracy_findings = [f for f in MSCXRT_FINDINGS if f in findings] or list(findings)
     per_teacher = [
         teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings,
-                        sides.get(t, (0, 0)), findings)
+                        sides.get(t, (0, 0)), findings, _error_rates(list(by_teacher[t].values()), studies))
         for t in names
     ]
     with_events = has_recorded_events(answers)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
+from driftalign.drift.errors import ERROR_KINDS
 from driftalign.drift.report import DriftReport, clean_numbers
 
 
@@ -30,12 +31,14 @@ def _per_teacher_rows(report: DriftReport) -> tuple[list[str], list[list[Any]]]:
     acc_cols = [f"acc_{MSCXRT_FINDINGS.get(f, f)}" for f in report.accuracy_findings]
     header = ["teacher", "n_trajectories", "precision", "recall", "f1", "tp", "fp", "fn", "similarity",
               "n_similarity", "refusal_rate", "mean_words", "mean_steps", "laterality_comparable",
-              "laterality_mismatch", "laterality_error_rate", *acc_cols]
+              "laterality_mismatch", "laterality_error_rate", *acc_cols,
+              *(f"errors_per_100_{k}" for k in (*ERROR_KINDS, "total"))]
     rows = [
         [m.teacher, m.n_trajectories, m.precision, m.recall, m.f1, m.tp, m.fp, m.fn, m.similarity,
          m.n_similarity, m.refusal_rate, m.mean_words, m.mean_steps, m.laterality_comparable,
          m.laterality_mismatch, m.laterality_error_rate,
-         *[m.finding_accuracy[f] for f in report.accuracy_findings]]
+         *[m.finding_accuracy[f] for f in report.accuracy_findings],
+         *[m.drift_errors.get(k) for k in (*ERROR_KINDS, "total")]]
         for m in report.per_teacher
     ]
     return header, rows
@@ -73,11 +76,13 @@ def summary_table(report: DriftReport) -> Table:
     """Per-teacher rich table: drift vs the reference, refusals, length."""
     table = Table(title=f"Teacher drift vs reference ({_tag(report)})")
     table.add_column("teacher", no_wrap=True)
-    for col in ("P", "R", "F1", "sim", "side err", "refusal", "words", "steps"):  # side err: laterality.py
+    # side err: laterality.py; err/100: drift errors per 100 trajectories (errors.py, as eval measures students)
+    for col in ("P", "R", "F1", "sim", "side err", "err/100", "refusal", "words", "steps"):
         table.add_column(col, justify="right", no_wrap=True)
     for m in report.per_teacher:
         table.add_row(m.teacher, _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.similarity),
-                      _fmt(m.laterality_error_rate), _fmt(m.refusal_rate, 2), _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1))
+                      _fmt(m.laterality_error_rate), _fmt(m.drift_errors.get("total"), 1), _fmt(m.refusal_rate, 2),
+                      _fmt(m.mean_words, 0), _fmt(m.mean_steps, 1))
     return table
 
 

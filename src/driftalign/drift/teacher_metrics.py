@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from driftalign.data.schema import Study
 from driftalign.drift.answers import FINDINGS, Answer
@@ -39,6 +39,7 @@ class TeacherMetrics:
     laterality_comparable: int           # (study, finding) pairs with a side in answer and reference
     laterality_mismatch: int             # ... where the answer names a side the reference does not
     laterality_error_rate: float         # mismatch / comparable (laterality.py)
+    drift_errors: dict[str, float] = field(default_factory=dict)  # per 100 trajectories, by kind (drift/errors.py)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -83,6 +84,7 @@ def teacher_metrics(
     accuracy_findings: Sequence[str],
     laterality: tuple[int, int] = (0, 0),
     findings: Sequence[str] = FINDINGS,
+    drift_errors: dict[str, float] | None = None,
 ) -> TeacherMetrics:
     """All per-teacher numbers for one teacher's answers (`similarities`: one per study with a reference;
     `laterality`: (comparable, mismatched) side pairs from `laterality.laterality_counts`)."""
@@ -105,4 +107,5 @@ def teacher_metrics(
         laterality_comparable=laterality[0],
         laterality_mismatch=laterality[1],
         laterality_error_rate=_ratio(laterality[1], laterality[0]),
+        drift_errors=dict(drift_errors or {}),
     )

@@ -7,6 +7,8 @@ PRED.jsonl rows: `study_id`, `text` (the predicted report), optional `scores`
      "accuracy": {<5 MS-CXR-T findings>, "average"},  "accuracy_detail": {...},
      "clinical": {"example_based": {precision, recall, f1}, "macro": {...}, "micro": {...}, "per_label": {...}},
      "nlg": {"BLEU-1".."BLEU-4", "ROUGE-L", "METEOR", "CIDEr"} | None,  "n_nlg",
+     "drift_errors": {"invented", "wrong_side", "overgeneralisation", "wrong_location", "sign", "total"}
+                     per 100 reports (`drift.errors`: the drift the report inherits, APO Fig. 1b),
      "auc": {<finding>: AUC, "average"}  (only when scores are given)}
 """
 
@@ -21,6 +23,7 @@ from driftalign.constants import OBSERVATIONS
 from driftalign.data.dataset import Dataset
 from driftalign.data.io import read_jsonl
 from driftalign.data.schema import Study
+from driftalign.drift.errors import drift_errors, error_rates
 from driftalign.errors import DatasetError
 from driftalign.labeling import label_reports
 from driftalign.metrics.accuracy import mscxrt_accuracy
@@ -119,6 +122,7 @@ def evaluate_predictions(
         "accuracy": accuracy,
         "accuracy_detail": accuracy_detail,
         "clinical": clinical_scores(pred_labels, ref_labels),
+        "drift_errors": error_rates(drift_errors([p["text"] for _, p in pairs], [s for s, _ in pairs])),
     }
     result["nlg"], result["n_nlg"] = _nlg(pairs, meteor) if nlg else (None, 0)
     auc = auc_scores([p["scores"] for _, p in pairs], study_labels)
