@@ -37,13 +37,14 @@ from transformers import Trainer, TrainerCallback
 from driftalign.config import save_config
 from driftalign.consensus.claims import errors_against, extract_claims, stance
 from driftalign.consensus.row import ConsensusRow, read_consensus
+from driftalign.consensus.spans import drifting_spans
 from driftalign.consensus.weights import WeightScheme, teacher_weights
 from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.losses import apo_loss, chosen_nll
 from driftalign.models.load import load_student
-from driftalign.training.apo_collator import APOCollator, APOFeature, scatter_candidates
+from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
@@ -75,6 +76,10 @@ class APOConfig(TrainingStageConfig):
         "uniform", description="teacher weights w_u: uniform (paper), drift (grows with disagreement from t+) "
                                "or errors (only trajectories t+ says are wrong)")
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
+    negative_tokens: NegativeTokens = Field(
+        "all", description="which of a negative's tokens enter its log-probability: all (paper), drifting (only "
+                           "its sentences that drift from t+; negatives without one are dropped) or unshared (not "
+                           "the runs of tokens it shares with t+)")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper APO: {APO_LR}]")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
     sft_weight: float = Field(0.0, ge=0.0, description="weight of t+'s length-normalised NLL added to the loss "
@@ -110,33 +115,39 @@ class APORow:
     rejected: tuple[str, ...]
     teachers: tuple[str, ...]
     weights: tuple[float, ...]
+    spans: tuple[tuple[tuple[int, int], ...], ...] | None = None  # per negative, --negative-tokens drifting
 
 
 def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
-def apo_row(row: ConsensusRow, scheme: str, keep_refusals: bool) -> APORow:
-    """Negatives of one consensus row: empty/duplicate-of-t+ responses and (by default) refusals dropped."""
+def apo_row(row: ConsensusRow, scheme: str, keep_refusals: bool, negative_tokens: str = "all") -> APORow:
+    """Negatives of one consensus row: empty/duplicate-of-t+ responses and (by default) refusals dropped;
+    with `negative_tokens="drifting"` also those with no sentence that drifts from t+ (consensus/spans.py)."""
     negs = [n for n in row.negatives
             if n.response.strip() and not _same_text(n.response, row.chosen) and (keep_refusals or not n.refusal)]
+    spans = None
+    if negative_tokens == "drifting":
+        found = [tuple(drifting_spans(n.response, row.chosen)) for n in negs]
+        negs, spans = [n for n, s in zip(negs, found) if s], tuple(s for s in found if s)
     errors = None
     if scheme == WeightScheme.ERRORS.value:
         consensus = stance(extract_claims(row.chosen))
         errors = [errors_against(stance(extract_claims(n.response)), consensus) for n in negs]
     weights = teacher_weights([n.drift for n in negs], scheme, errors)
     return APORow(row.study_id, row.chosen, tuple(n.response for n in negs), tuple(n.teacher for n in negs),
-                  tuple(weights))
+                  tuple(weights), spans)
 
 
 def apo_rows(rows: list[ConsensusRow], ds: Dataset, split: str, scheme: str, keep_refusals: bool,
-             consensus_path: Path) -> list[APORow]:
+             consensus_path: Path, negative_tokens: str = "all") -> list[APORow]:
     """Rows of the split with a non-empty t+ and at least one negative."""
     in_split = {s.study_id for s in ds.split(split)}
     unknown = [r.study_id for r in rows if r.study_id not in {s.study_id for s in ds.studies}]
     if unknown:
         raise DatasetError(f"{consensus_path}: study {unknown[0]!r} is not in {ds.root / STUDIES_FILE}")
-    out = [apo_row(r, scheme, keep_refusals) for r in rows if r.study_id in in_split and r.chosen.strip()]
+    out = [apo_row(r, scheme, keep_refusals, negative_tokens) for r in rows if r.study_id in in_split and r.chosen.strip()]
     out = [r for r in out if r.rejected]
     if not out:
         raise DatasetError(f"{consensus_path}: no row of split {split!r} has a consensus and at least one negative")
@@ -160,6 +171,8 @@ class APODataset(torch.utils.data.Dataset):
             "study_id": r.study_id, "images": self.ds.load_images(self.ds.study(r.study_id)), "prompt": self.prompt,
             "chosen": r.chosen, "rejected": list(r.rejected), "teachers": list(r.teachers), "weights": list(r.weights),
         }
+        if r.spans is not None:
+            feature["rejected_spans"] = [list(s) for s in r.spans]
         if self._refs:
             attach_reference_logps([feature], self._refs)
         return feature
@@ -230,7 +243,8 @@ class APOTrainer(Trainer):
 def _reference_key(cfg: APOConfig, model_dir: Path, ds: Dataset, processor, rows: list[APORow]) -> str:
     images = sorted({p for r in rows for p in ds.image_paths(ds.study(r.study_id))})
     return reference_cache_key(model_dir, cfg.consensus, [ds.root / STUDIES_FILE, *images],
-                               chat_template=f"{processor.chat_template}\n{cfg.prompt}", max_length=cfg.max_length)
+                               chat_template=f"{processor.chat_template}\n{cfg.prompt}", max_length=cfg.max_length,
+                               negative_tokens=cfg.negative_tokens)
 
 
 def prepare_reference(cfg: APOConfig, model_dir: Path, model: torch.nn.Module, processor, dataset: APODataset,
@@ -251,11 +265,13 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     """Train the SPD student of `cfg.model` with APO on `cfg.consensus`; returns the run summary."""
     model_dir = resolve_model_dir(cfg.model)
     ds = load_dataset(cfg.data, verify_images=False)
-    rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus)
+    rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus,
+                    cfg.negative_tokens)
     model, processor = load_student(model_dir, dtype=torch.float32)
     model = prepare_model(model, cfg)
     teachers = sorted({t for r in rows for t in r.teachers})
-    collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix)
+    collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix,
+                           negative_tokens=cfg.negative_tokens)
     dataset = APODataset(ds, rows, cfg.prompt)
     args = training_arguments(cfg)
     if args.process_index == 0:

@@ -26,13 +26,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from difflib import SequenceMatcher
+from typing import Any, Literal, TypedDict
 
 import torch
 from PIL import Image
 
-from driftalign.training.chat import IGNORE_INDEX, encode_answer, encode_prompt
+from driftalign.training.chat import IGNORE_INDEX, encode_answer, encode_prompt, turn_end_text
 from driftalign.training.collators import VisionChatCollator, pad_1d
+
+# Which of a negative's answer tokens enter its log-probability (`driftalign apo --negative-tokens`):
+# all (the paper), drifting (only its drifting sentences' tokens, `rejected_spans`), unshared (tokens
+# outside the runs of >= MIN_SHARED_TOKENS tokens it shares with t+). t+ always counts whole.
+NegativeTokens = Literal["all", "drifting", "unshared"]
+MIN_SHARED_TOKENS = 3
 
 
 class APOFeature(TypedDict, total=False):
@@ -45,6 +52,7 @@ class APOFeature(TypedDict, total=False):
     rejected: list[str]          # [n] negative responses
     teachers: list[str]          # [n] their teachers
     weights: list[float]         # [n] w_u
+    rejected_spans: list[list[tuple[int, int]]]  # [n] character spans that count (--negative-tokens drifting)
     ref_chosen_logps: float
     ref_rejected_logps: list[float]
 
@@ -73,6 +81,43 @@ def encode_candidates(processor, images: Sequence[Image.Image], prompt: str, ans
     return out
 
 
+def negative_token_mask(mode: NegativeTokens, answer_ids: Sequence[int], offsets: Sequence[tuple[int, int]],
+                        chosen_ids: Sequence[int], spans: Sequence[tuple[int, int]] = ()) -> torch.Tensor:
+    """[len(answer_ids)] bool: the negative answer's tokens that enter its log-probability.
+
+    drifting: tokens whose character range overlaps one of `spans`; unshared: tokens not inside a run
+    of at least MIN_SHARED_TOKENS tokens that also occurs in t+ (difflib's longest matching blocks);
+    all: every token.
+    """
+    n = len(answer_ids)
+    if mode == "all":
+        return torch.ones(n, dtype=torch.bool)
+    if mode == "drifting":
+        return torch.tensor([any(a < end and start < b for start, end in spans) for a, b in offsets], dtype=torch.bool)
+    keep = torch.ones(n, dtype=torch.bool)
+    for block in SequenceMatcher(None, list(chosen_ids), list(answer_ids), autojunk=False).get_matching_blocks():
+        if block.size >= MIN_SHARED_TOKENS:
+            keep[block.b:block.b + block.size] = False
+    return keep
+
+
+def _answer_ids_and_offsets(processor, answer: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """The ids `encode_answer` gives, with each token's character range in `answer` (+ end marker)."""
+    enc = processor.tokenizer(answer + turn_end_text(processor), add_special_tokens=False, return_offsets_mapping=True)
+    return enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
+
+
+def negative_token_masks(processor, feature: APOFeature, mode: NegativeTokens) -> list[torch.Tensor]:
+    """One mask per negative of `feature` (see `negative_token_mask`)."""
+    chosen_ids = encode_answer(processor, feature["chosen"])
+    spans = feature.get("rejected_spans") or [[] for _ in feature["rejected"]]
+    masks = []
+    for answer, answer_spans in zip(feature["rejected"], spans, strict=True):
+        ids, offsets = _answer_ids_and_offsets(processor, answer)
+        masks.append(negative_token_mask(mode, ids, offsets, chosen_ids, answer_spans))
+    return masks
+
+
 @dataclass
 class APOCollator:
     """Pads and batches `APOFeature`s into the tensors of the module docstring."""
@@ -81,36 +126,49 @@ class APOCollator:
     teachers: list[str] = field(default_factory=list)
     max_length: int | None = None
     shared_prefix: bool = False  # emit the prefix once per study (training/shared_prefix.py format)
+    negative_tokens: NegativeTokens = "all"
 
     def __call__(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
         n_max = max((len(f["rejected"]) for f in features), default=0)
+        masks = [self._masks(f) for f in features]  # per study: None (every token counts) or one mask per negative
         if self.shared_prefix:
-            batch = self._shared_prefix_batch(features)
-            batch.update(self._negative_tensors(features, n_max))
+            batch = self._shared_prefix_batch(features, masks)
+            batch.update(self._negative_tensors(features, n_max, masks))
             return batch
         seqs, rows, slots = [], [], []
         for b, f in enumerate(features):
             answers = [f["chosen"], *f["rejected"]]
             for j, enc in enumerate(encode_candidates(self.processor, f["images"], f["prompt"], answers, self.max_length)):
+                if j > 0 and masks[b] is not None:
+                    enc = _mask_answer_labels(enc, masks[b][j - 1])
                 seqs.append(enc)
                 rows.append(b)
                 slots.append(j)
         batch = self._pad_sequences(seqs)
         batch["candidate_row"] = torch.tensor(rows)
         batch["candidate_slot"] = torch.tensor(slots)
-        batch.update(self._negative_tensors(features, n_max))
+        batch.update(self._negative_tensors(features, n_max, masks))
         return batch
 
-    def _shared_prefix_batch(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
+    def _masks(self, feature: APOFeature) -> list[torch.Tensor] | None:
+        if self.negative_tokens == "all":
+            return None
+        return negative_token_masks(self.processor, feature, self.negative_tokens)
+
+    def _shared_prefix_batch(self, features: list[APOFeature],
+                             masks: list[list[torch.Tensor] | None]) -> dict[str, torch.Tensor]:
         """Prefix tensors once per study, answers once per candidate (training/shared_prefix.py)."""
         pad_id = self.processor.tokenizer.pad_token_id
-        prefixes, answers, rows, slots = [], [], [], []
+        prefixes, answers, loss_masks, rows, slots = [], [], [], [], []
         for b, f in enumerate(features):
             prefix = encode_prompt(self.processor, f["images"], f["prompt"])
             room = None if self.max_length is None else self.max_length - prefix["input_ids"].numel()
             prefixes.append(prefix)
             for j, answer in enumerate([f["chosen"], *f["rejected"]]):
-                answers.append(torch.tensor(encode_answer(self.processor, answer), dtype=torch.long)[:room])
+                ids = torch.tensor(encode_answer(self.processor, answer), dtype=torch.long)[:room]
+                answers.append(ids)
+                counted = torch.ones_like(ids) if j == 0 or masks[b] is None else masks[b][j - 1][:room].long()
+                loss_masks.append(counted)
                 rows.append(b)
                 slots.append(j)
         batch = {
@@ -119,6 +177,7 @@ class APOCollator:
             "prefix_lengths": torch.tensor([p["input_ids"].numel() for p in prefixes]),
             "answer_ids": pad_1d(answers, pad_id, "right"),
             "answer_mask": pad_1d([torch.ones_like(a) for a in answers], 0, "right"),
+            "answer_loss_mask": pad_1d(loss_masks, 0, "right"),
             "candidate_row": torch.tensor(rows),
             "candidate_slot": torch.tensor(slots),
         }
@@ -132,7 +191,8 @@ class APOCollator:
         """Right-pad text fields and concatenate image fields with the shared SPD/APO collator."""
         return VisionChatCollator(pad_token_id=self.processor.tokenizer.pad_token_id, padding_side="right")(seqs)
 
-    def _negative_tensors(self, features: list[APOFeature], n_max: int) -> dict[str, torch.Tensor]:
+    def _negative_tensors(self, features: list[APOFeature], n_max: int,
+                          token_masks: list[list[torch.Tensor] | None] | None = None) -> dict[str, torch.Tensor]:
         B = len(features)
         mask = torch.zeros(B, n_max, dtype=torch.bool)
         weights = torch.zeros(B, n_max)
@@ -141,6 +201,8 @@ class APOCollator:
         for b, f in enumerate(features):
             n = len(f["rejected"])
             mask[b, :n] = True
+            if token_masks is not None and token_masks[b] is not None:  # a negative with no counted token drops out
+                mask[b, :n] = torch.tensor([bool(m.any()) for m in token_masks[b]], dtype=torch.bool)
             weights[b, :n] = torch.tensor(f.get("weights") or [1.0] * n, dtype=torch.float32)
             teacher_ids[b, :n] = torch.tensor([index.get(t, -1) for t in f.get("teachers", [])] or [-1] * n)
         out = {"rejected_mask": mask, "weights": weights, "teacher_ids": teacher_ids}
@@ -151,6 +213,15 @@ class APOCollator:
             out["ref_chosen_logps"] = torch.tensor([f["ref_chosen_logps"] for f in features], dtype=torch.float32)
             out["ref_rejected_logps"] = ref_rejected
         return out
+
+
+def _mask_answer_labels(example: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Labels -100 on the answer tokens that do not count (the answer is the tail of the sequence)."""
+    labels = example["labels"].clone()
+    answer = (labels != IGNORE_INDEX).nonzero(as_tuple=True)[0]
+    n = answer.numel()
+    labels[answer[~keep[:n]]] = IGNORE_INDEX
+    return {**example, "labels": labels}
 
 
 def scatter_candidates(logps_S: torch.Tensor, rows_S: torch.Tensor, slots_S: torch.Tensor,

@@ -6,6 +6,7 @@ forwards per study per epoch otherwise). The cache is content-addressed (STYLE.m
 
     cache version + reference model files (weights, config, tokenizer, chat template)
     + consensus file + dataset studies/images + chat template + max_length
+    + which negative tokens count (`--negative-tokens`, when not "all")
 
 so changing any of them misses instead of returning stale numbers. The file
 `ref_logps-<key16>.jsonl` holds one row per study:
@@ -68,7 +69,7 @@ def files_fingerprint(paths: Iterable[str | Path]) -> str:
 
 
 def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_files: Iterable[str | Path],
-                        chat_template: str, max_length: int | None) -> str:
+                        chat_template: str, max_length: int | None, negative_tokens: str = "all") -> str:
     """Content hash of everything that determines the reference log-probs (module docstring)."""
     parts = {
         "version": CACHE_VERSION,
@@ -78,6 +79,8 @@ def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_
         "chat_template": hashlib.sha256(chat_template.encode()).hexdigest(),
         "max_length": max_length,
     }
+    if negative_tokens != "all":  # which negative tokens are summed (keys of the default stay as they were)
+        parts["negative_tokens"] = negative_tokens
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

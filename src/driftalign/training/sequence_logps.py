@@ -30,7 +30,7 @@ def answer_logps(logits_STV: torch.Tensor, labels_ST: torch.Tensor) -> torch.Ten
 def answer_token_counts(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Number of answer tokens per sequence (the tokens the log-probs sum over), [S]."""
     if "answer_mask" in batch:
-        return batch["answer_mask"].sum(dim=1)
+        return batch.get("answer_loss_mask", batch["answer_mask"]).sum(dim=1)
     return (batch["labels"][:, 1:] != IGNORE_INDEX).sum(dim=1)
 
 

@@ -45,8 +45,11 @@ def _image_slices(batch: dict[str, torch.Tensor]) -> list[tuple[slice, slice]]:
 
 def study_answer_logps(model: torch.nn.Module, prefix_ids_P: torch.Tensor, prefix_mm_P: torch.Tensor,
                        pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
-                       answer_ids_KA: torch.Tensor, answer_mask_KA: torch.Tensor) -> torch.Tensor:
-    """log pi(answer_k | image, prefix) summed over each answer's tokens, for the K answers of one study: [K]."""
+                       answer_ids_KA: torch.Tensor, answer_mask_KA: torch.Tensor,
+                       loss_mask_KA: torch.Tensor | None = None) -> torch.Tensor:
+    """log pi(answer_k | image, prefix) summed over each answer's tokens, for the K answers of one study: [K].
+
+    `loss_mask_KA` (default: `answer_mask_KA`) selects the tokens that enter the sum (span-level negatives)."""
     K, A = answer_ids_KA.shape
     P = prefix_ids_P.numel()
     ids_1P, mm_1P = prefix_ids_P[None], prefix_mm_P[None]
@@ -64,7 +67,8 @@ def study_answer_logps(model: torch.nn.Module, prefix_ids_P: torch.Tensor, prefi
     # logits predicting answer token j: the prefix's last logit for j = 0, answer logit j-1 after that
     logits_KAV = torch.cat([prefix_out.logits[:, -1:].expand(K, 1, -1), answer_out.logits[:, :-1]], dim=1)
     token_logps_KA = torch.log_softmax(logits_KAV.float(), dim=-1).gather(-1, answer_ids_KA.unsqueeze(-1)).squeeze(-1)
-    return (token_logps_KA * answer_mask_KA).sum(dim=1)  # eq. 8, [K]
+    counted_KA = answer_mask_KA if loss_mask_KA is None else loss_mask_KA * answer_mask_KA
+    return (token_logps_KA * counted_KA).sum(dim=1)  # eq. 8, [K]
 
 
 def shared_prefix_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -77,6 +81,7 @@ def shared_prefix_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Te
         parts.append((sel_S, study_answer_logps(
             model, batch["prefix_input_ids"][b, :P], batch["prefix_mm_token_type_ids"][b, :P],
             batch["pixel_values"][pix_rows], batch["image_grid_thw"][grid_rows],
-            batch["answer_ids"][sel_S], batch["answer_mask"][sel_S])))
+            batch["answer_ids"][sel_S], batch["answer_mask"][sel_S],
+            batch["answer_loss_mask"][sel_S] if "answer_loss_mask" in batch else None)))
     index = torch.cat([sel for sel, _ in parts])
     return logps_S.index_put((index,), torch.cat([v for _, v in parts]))
