@@ -1,16 +1,20 @@
 #!/usr/bin/env python
-"""APO experiment on one synthetic world (all numbers SYNTHETIC): teachers vs SPD vs SPD + APO.
+"""The APO experiment on the pre-registered synthetic test bed (all numbers SYNTHETIC).
 
-    .venv/bin/python scripts/apo_experiment.py --out runs/apo_quick            # smoke test, ~12 min
-    .venv/bin/python scripts/apo_experiment.py --out runs/apo_med --medium     # docs/apo.md numbers, ~25 min
-    .venv/bin/python scripts/apo_experiment.py --out runs/apo_full --full      # all strategies, hours on CPU
+    .venv/bin/python scripts/apo_experiment.py --out runs/apo3                 # 3 seeds (hours on 2 cores)
+    .venv/bin/python scripts/apo_experiment.py --out runs/apo_s0 --seeds 0     # one seed, the whole sweep
+    .venv/bin/python scripts/apo_experiment.py --out /tmp/smoke --smoke        # minutes: every stage, tiny sizes
 
-Prints the paper's Table 2 (teachers) and Table 5 (students) layouts and the consensus quality,
-and writes table.md / table.json into --out. Re-running resumes: finished stages are skipped.
+Per seed: world (4000 studies), base student (vision pretrained), oracle, SPD sim-gpt-5, SPD all,
+consensus, APO variants; the first seed runs the whole variant sweep and picks the best on the val
+split, the other seeds run the paper's APO and that variant. Prints and writes table.md /
+table.json (Table 5 layout with mean ± std over seeds, inherited gap, drift errors, paired
+bootstrap CIs of APO − SPD-all, the teachers in Table 2 layout). Re-running resumes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -21,29 +25,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @click.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="experiment directory")
-@click.option("--medium", is_flag=True, help="400 studies, SPD 3 epochs: the numbers in docs/apo.md (~25 min)")
-@click.option("--full", is_flag=True, help="the fuller configuration (1000 studies, all strategies, more epochs)")
-@click.option("--studies", type=int, default=None, help="override the number of studies")
-@click.option("--apo-lr", type=float, default=None, help="override the APO learning rate")
-@click.option("--beta", type=float, default=None, help="override beta")
-@click.option("--spd-epochs", type=float, default=None, help="override the SPD epochs")
-@click.option("--apo-epochs", type=float, default=None, help="override the APO epochs")
-@click.option("--strategies", default=None, help="comma-separated consensus strategies (vote,model,hybrid)")
+@click.option("--seeds", default="0,1,2", help="comma-separated seeds (world and student)")
+@click.option("--apo-steps", type=int, default=None, help="override APO optimiser steps per run")
+@click.option("--smoke", is_flag=True, help="tiny sizes: checks that every stage runs (numbers meaningless)")
 @click.option("--threads", type=int, default=2, help="torch threads")
-def main(out_dir: str, medium: bool, full: bool, studies: int | None, apo_lr: float | None, beta: float | None,
-         spd_epochs: float | None, apo_epochs: float | None, strategies: str | None, threads: int) -> None:
+def main(out_dir: str, seeds: str, apo_steps: int | None, smoke: bool, threads: int) -> None:
     import torch
 
-    from driftalign.training.apo_experiment import ExperimentSettings, run_apo_experiment
+    from driftalign.training.apo_experiment import ExperimentSettings, markdown, run_apo_experiment
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(threads)
-    given = {"studies": studies, "apo_lr": apo_lr, "beta": beta, "spd_epochs": spd_epochs, "apo_epochs": apo_epochs,
-             "strategies": tuple(strategies.split(",")) if strategies else None}
-    overrides = {k: v for k, v in given.items() if v is not None}
-    preset = ExperimentSettings.full if full else ExperimentSettings.medium if medium else ExperimentSettings.quick
-    settings = preset(**overrides)
-    table = run_apo_experiment(out_dir, settings=settings)
-    click.echo(table.markdown())
+    overrides: dict = {"seeds": tuple(int(x) for x in seeds.split(","))}
+    if apo_steps:
+        overrides["apo_steps"] = apo_steps
+    settings = ExperimentSettings.smoke(**overrides) if smoke else ExperimentSettings(**overrides)
+    click.echo(markdown(run_apo_experiment(out_dir, settings=settings)))
 
 
 if __name__ == "__main__":
