@@ -14,10 +14,16 @@ from driftalign.errors import ConfigError
 def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     out = tmp_path / "demo"
     main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
-          "--max-new-tokens", "8", "--weights", "uniform"])
+          "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
+          "--vision-pretrain-steps", "2"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["synthetic"] is True
     assert set(summary["students"]) == {"spd", "apo-uniform"}
+    assert set(summary["students"]["spd"]["drift_errors"]) >= {"invented", "wrong_side", "sign", "total"}
+    verdict = summary["apo_vs_spd"][0]
+    assert verdict["run"] == "apo-uniform" and isinstance(verdict["beat_spd"], bool)
+    assert verdict["avg_accuracy"]["lo"] <= verdict["avg_accuracy"]["diff"] <= verdict["avg_accuracy"]["hi"]
+    assert "apo-uniform beat SPD on this run: " in capsys.readouterr().out
     for path in ("world/trajectories.jsonl", "teacher_requests.jsonl", "drift/drift.json", "spd/final/config.json",
                  "consensus/vote.jsonl", "apo-uniform/final/config.json", "eval/spd.json", "preds/apo-uniform.jsonl"):
         assert (out / path).exists(), path
@@ -27,7 +33,8 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     # --resume skips every finished stage
     capsys.readouterr()
     main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
-          "--max-new-tokens", "8", "--weights", "uniform", "--resume"])
+          "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
+          "--vision-pretrain-steps", "2", "--resume"])
     assert capsys.readouterr().out.count("already done") == 9
 
 

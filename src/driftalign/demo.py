@@ -3,11 +3,13 @@
     world      driftalign synth --teachers none                (images, labels, reference reports)
     collect    driftalign serve-teachers (in-process, 127.0.0.1) + driftalign collect over HTTP
     drift      driftalign drift                                 (tables + plots)
-    student    driftalign init-student --preset tiny
-    spd        driftalign spd  (all teachers)                   -> the APO reference policy
+    student    driftalign init-student --preset base            (vision tower pretrained on renders)
+    spd        driftalign spd  (all teachers, vision frozen)    -> the APO reference policy
     consensus  driftalign consensus --strategy vote
-    apo        driftalign apo  (uniform and drift weights)
-    eval       driftalign generate + driftalign eval for SPD and each APO student
+    apo        driftalign apo  (the paper's: uniform weights)
+    eval       driftalign generate + driftalign eval for SPD and each APO student: accuracy, clinical
+               F1 and the drift errors each student inherited; a paired bootstrap says whether APO
+               beat SPD on this run
 
 Each stage calls the same library function and config as its CLI command (a recipe, in torchtune's
 sense), so the demo is the pipeline a user runs on their own data, only smaller. A stage whose
@@ -42,17 +44,21 @@ class DemoConfig(StageConfig):
 
     out: Path = Field(Path("demo_out"), description="directory for every output of the demo")
     studies: int = Field(2000, ge=20, description="studies in the synthetic world (+10% external split)")
+    preset: str = Field("base", description="student preset (base: the experiments' student, vision pretrained)")
+    vision_pretrain_images: int = Field(3000, ge=32, description="synthetic renders for the student's vision pretraining")
+    vision_pretrain_steps: int = Field(1000, ge=1, description="vision pretraining steps (batch 32)")
     seed: int = Field(0, description="seed of the world, the teachers and the training runs")
     image_size: int = Field(64, description="rendered image size in pixels")
-    spd_steps: int = Field(2000, ge=1, description="SPD optimiser steps (tiny student, full fine-tuning)")
-    spd_lr: float = Field(1e-3, gt=0, description="SPD learning rate (a randomly initialised student needs a large one)")
+    spd_steps: int = Field(1500, ge=1, description="SPD optimiser steps (full fine-tuning of the language model)")
+    spd_lr: float = Field(2e-3, gt=0, description="SPD learning rate (a randomly initialised language model needs a large one)")
     batch_size: int = Field(8, ge=1, description="SPD examples per step")
-    apo_steps: int = Field(200, ge=1, description="APO optimiser steps per variant")
+    apo_steps: int = Field(150, ge=1, description="APO optimiser steps per variant")
     apo_lr: float = Field(2e-5, gt=0, description="APO learning rate (the paper's; 1e-4 collapses the tiny student)")
-    apo_batch_size: int = Field(2, ge=1, description="studies (each with N+1 candidates) per APO step")
+    apo_batch_size: int = Field(4, ge=1, description="studies (each with N+1 candidates) per APO step")
     beta: float = Field(0.1, gt=0, description="APO reward scale beta (eq. 8)")
     sft_weight: float = Field(0.0, ge=0, description="APO: weight of t+'s NLL (0 = the paper's pure APO; see docs/apo.md)")
-    weights: str = Field("uniform,drift", description="APO teacher-weight schemes to run, comma-separated")
+    weights: str = Field("uniform", description="APO teacher-weight schemes to run, comma-separated (uniform = the paper's)")
+    drift_split: str = Field("test", description="studies the drift stage measures (all | train | val | test | external)")
     max_new_tokens: int = Field(160, ge=8, description="tokens per generated report")
     resume: bool = Field(False, description="keep a previous demo run in --out and skip its finished stages")
 
@@ -108,23 +114,25 @@ def _collect(cfg: DemoConfig, world: Path, out: Path) -> None:
         raise RuntimeError(f"collection incomplete: {summary.failed} failed, aborted: {summary.aborted}")
 
 
-def _drift(world: Path, out: Path) -> None:
+def _drift(world: Path, out: Path, split: str) -> None:
     from driftalign.drift.run import DriftConfig, run_drift
 
-    run_drift(DriftConfig(data=world, out=out))
+    run_drift(DriftConfig(data=world, out=out, split=split))
 
 
-def _student(world: Path, out: Path, seed: int) -> None:
+def _student(cfg: DemoConfig, world: Path, out: Path) -> None:
     from driftalign.models import build_student
+    from driftalign.models.vision_pretraining import VisionPretrainConfig
 
-    build_student("tiny", world, out, seed=seed)
+    build_student(cfg.preset, world, out, seed=cfg.seed, vision_pretraining=VisionPretrainConfig(
+        images=cfg.vision_pretrain_images, steps=cfg.vision_pretrain_steps, seed=cfg.seed))
 
 
 def _spd(cfg: DemoConfig, world: Path, student: Path, out: Path) -> None:
     from driftalign.training.spd import SPDConfig
     from driftalign.training.spd_trainer import run_spd
 
-    run_spd(SPDConfig(model=student, data=world, out=out, lora=False, freeze_vision=False, lr=cfg.spd_lr,
+    run_spd(SPDConfig(model=student, data=world, out=out, lora=False, freeze_vision=True, lr=cfg.spd_lr,
                       batch_size=cfg.batch_size, max_steps=cfg.spd_steps, seed=cfg.seed,
                       save_steps=max(cfg.spd_steps // 2, 1), logging_steps=max(cfg.spd_steps // 10, 1)))
 
@@ -168,8 +176,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     _stage("world (synthetic)", world / "studies.jsonl", lambda: _world(cfg, world), timings)
     _stage("collect (simulated teachers over HTTP)", world / "trajectories.jsonl",
            lambda: _collect(cfg, world, out), timings)
-    _stage("drift", drift / "drift.json", lambda: _drift(world, drift), timings)
-    _stage("init-student (tiny)", student / "config.json", lambda: _student(world, student, cfg.seed), timings)
+    _stage(f"drift ({cfg.drift_split} split)", drift / "drift.json", lambda: _drift(world, drift, cfg.drift_split),
+           timings)
+    _stage(f"init-student ({cfg.preset})", student / "config.json", lambda: _student(cfg, world, student), timings)
     _stage("spd (all teachers)", spd / "final" / "config.json", lambda: _spd(cfg, world, student, spd), timings)
     _stage("eval spd", out / "eval" / "spd.json",
            lambda: _evaluate(cfg, spd / "final", world, out / "preds" / "spd.jsonl", out / "eval" / "spd.json"),
@@ -188,6 +197,28 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     return summary
 
 
+def apo_verdict(out: Path, run: str, n_boot: int = 1000) -> dict[str, Any]:
+    """Paired bootstrap of (APO run - SPD) on the test split: did APO beat SPD on this run?
+
+    "yes" when the 95% CI of the average-accuracy difference is above 0 or the CI of the
+    drift-error difference is below 0 (and neither is significantly worse); "no" otherwise."""
+    from driftalign.data.dataset import load_dataset
+    from driftalign.metrics import load_predictions
+    from driftalign.metrics.bootstrap import paired_bootstrap, study_outcomes
+
+    studies = load_dataset(out / "world", verify_images=False).split("test")
+
+    def outcomes(name: str):
+        texts = {p["study_id"]: p["text"] for p in load_predictions(out / "preds" / f"{name}.jsonl")}
+        return study_outcomes([texts.get(st.study_id, "") for st in studies], studies)
+
+    ci = paired_bootstrap([(outcomes(run), outcomes("spd"))], n_boot=n_boot, seed=0)
+    acc, err = ci["avg_accuracy"], ci["drift_errors_per_100"]
+    better = acc["lo"] > 0 or err["hi"] < 0
+    worse = acc["hi"] < 0 or err["lo"] > 0
+    return {"run": run, "beat_spd": bool(better and not worse), **ci}
+
+
 def _summary(out: Path, runs: list[str], timings: dict[str, float]) -> dict[str, Any]:
     import json
 
@@ -195,17 +226,24 @@ def _summary(out: Path, runs: list[str], timings: dict[str, float]) -> dict[str,
     for run in runs:
         metrics = json.loads((out / "eval" / f"{run}.json").read_text())
         rows[run] = {"accuracy": metrics["accuracy"], "clinical_f1": metrics["clinical"]["example_based"]["f1"],
-                     "BLEU-4": metrics["nlg"].get("BLEU-4")}
-    table = Table(title="driftalign demo — SYNTHETIC world, test split (balanced top-1 accuracy)")
+                     "drift_errors": metrics["drift_errors"], "BLEU-4": metrics["nlg"].get("BLEU-4")}
+    table = Table(title="driftalign demo — SYNTHETIC world, test split (balanced top-1 accuracy; "
+                        "drift errors the student inherited, per 100 reports)")
     table.add_column("student")
-    for short in [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1"]:
+    for short in [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]:
         table.add_column(short, justify="right")
     for run, r in rows.items():
         acc = r["accuracy"]
         cells = [acc.get(name) for name in MSCXRT_FINDINGS] + [acc.get("average"), r["clinical_f1"]]
-        table.add_row(run, *("-" if v is None else f"{v:.3f}" for v in cells))
+        table.add_row(run, *("-" if v is None else f"{v:.3f}" for v in cells), f"{r['drift_errors']['total']:.1f}")
+    verdicts = [apo_verdict(out, run) for run in runs if run != "spd"]
     console.print(table)
     console.print("majority-class baseline: 0.500 on every finding (balanced sets)")
     console.print(f"outputs: world {out / 'world'} | drift plots {out / 'drift'} | models {out}/spd, {out}/apo-* "
                   f"| predictions {out / 'preds'} | metrics {out / 'eval'} | summary {out / 'summary.json'}")
-    return {"synthetic": True, "students": rows, "timings_s": timings}
+    for v in verdicts:
+        a, e = v["avg_accuracy"], v["drift_errors_per_100"]
+        console.print(f"[bold]{v['run']} beat SPD on this run: {'yes' if v['beat_spd'] else 'no'}[/bold] "
+                      f"(Δ avg. accuracy {a['diff']:+.3f} [95% CI {a['lo']:+.3f}, {a['hi']:+.3f}], "
+                      f"Δ drift errors/100 {e['diff']:+.1f} [{e['lo']:+.1f}, {e['hi']:+.1f}]; paired bootstrap)")
+    return {"synthetic": True, "students": rows, "apo_vs_spd": verdicts, "timings_s": timings}
