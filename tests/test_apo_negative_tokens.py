@@ -75,9 +75,9 @@ def test_drifting_mode_keeps_only_negatives_that_drift(mini) -> None:
 @pytest.mark.parametrize("mode", ["drifting", "unshared"])
 def test_masked_logps_flat_equal_shared_prefix_and_sum_only_counted_tokens(mini, mode) -> None:
     _, features, model, processor, teachers = _features(mini, mode)
-    flat = APOCollator(processor, teachers, negative_tokens=mode)(features)
+    flat = APOCollator(processor, teachers, shared_prefix=False, negative_tokens=mode)(features)
     shared = APOCollator(processor, teachers, shared_prefix=True, negative_tokens=mode)(features)
-    full = APOCollator(processor, teachers)(features)
+    full = APOCollator(processor, teachers, shared_prefix=False)(features)
     assert torch.equal(flat["rejected_mask"], shared["rejected_mask"])
     model.eval()
     with torch.no_grad():

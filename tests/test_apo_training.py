@@ -43,7 +43,7 @@ def _dataset(world, scheme="uniform") -> tuple[APODataset, APOCollator, object, 
     rows = apo_rows(read_consensus(world["consensus"]), ds, "train", scheme, False, world["consensus"])
     model, processor = load_student(world["student"], dtype=torch.float32)
     teachers = sorted({t for r in rows for t in r.teachers})
-    return APODataset(ds, rows, "Describe the image."), APOCollator(processor, teachers), model, processor
+    return APODataset(ds, rows, "Describe the image."), APOCollator(processor, teachers, shared_prefix=False), model, processor
 
 
 def test_collator_masks_rows_with_missing_teachers(world):
@@ -255,7 +255,7 @@ def test_shared_prefix_forward_gives_the_same_logps_and_gradients(world):
     model.eval()
     logps_flat = model_answer_logps(model, flat)
     logps_shared = model_answer_logps(model, shared)
-    assert torch.allclose(logps_flat, logps_shared, atol=1e-3)
+    assert torch.allclose(logps_flat, logps_shared, atol=1e-4)
     grads = []
     for batch in (flat, shared):
         model.zero_grad()
@@ -263,10 +263,47 @@ def test_shared_prefix_forward_gives_the_same_logps_and_gradients(world):
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and any("visual" in n for n in grads[0])
     for name in grads[0]:
-        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-3, rtol=1e-3), name
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3), name
 
 
 def test_apo_run_with_shared_prefix(world, tmp_path):
     summary = run_apo(_cfg(world, tmp_path / "shared", max_steps=2, shared_prefix=True, sft_weight=0.5))
     assert summary.global_step == 2
     assert json.loads((tmp_path / "shared" / APO_STATE_FILE).read_text())["computed_studies"] == 6
+
+
+def test_chunked_token_logps_equal_full_logits_in_value_and_gradient():
+    from driftalign.training.shared_prefix import chunked_token_logps
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    hidden = torch.randn(11, 16, requires_grad=True)
+    targets = torch.randint(0, 50, (11,))
+    full = torch.log_softmax(head(hidden), -1).gather(-1, targets[:, None]).squeeze(-1)
+    g_full = torch.autograd.grad(full.sum(), [hidden, head.weight])
+    chunked = chunked_token_logps(hidden, targets, head, chunk=3)       # 4 chunks, checkpointed
+    g_chunked = torch.autograd.grad(chunked.sum(), [hidden, head.weight])
+    assert torch.allclose(full, chunked, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_full, g_chunked))
+    with torch.no_grad():
+        assert torch.allclose(chunked_token_logps(hidden, targets, head, chunk=5), full, atol=1e-6)
+
+
+def test_default_path_runs_the_vision_tower_once_per_study_and_one_answer_forward(world):
+    dataset, collator, model, processor = _dataset(world)
+    features = [dataset[0], dataset[1], dataset[2]]
+    flat = collator(features)
+    shared = APOCollator(processor, collator.teachers)(features)      # the default format
+    assert "prefix_attention_mask" in shared and shared["image_grid_thw"].shape[0] == 3
+    images_seen, decoder_calls = [], []
+    h1 = model.model.visual.register_forward_hook(lambda m, args, kw, out: images_seen.append(kw["grid_thw"].shape[0]),
+                                                  with_kwargs=True)
+    h2 = model.model.language_model.register_forward_hook(lambda *a: decoder_calls.append(1))
+    model.eval()
+    with torch.no_grad():
+        model_answer_logps(model, shared)
+        assert images_seen == [3] and len(decoder_calls) == 2           # prefixes once, all 9 answers once
+        images_seen.clear()
+        model_answer_logps(model, flat)
+        assert images_seen == [9]                                       # the flat path: once per candidate
+    h1.remove(), h2.remove()

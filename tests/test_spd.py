@@ -265,3 +265,37 @@ def test_prompt_cache_encodes_each_study_once_and_stays_bounded(student: Path, w
     small(s2.study_id, loader(s2))
     small(s1.study_id, loader(s1))                               # evicted: loaded again
     assert loads[-3:] == [s1.study_id, s2.study_id, s1.study_id]
+
+
+# --- the answer-only loss --------------------------------------------------------------------------
+
+def test_spd_loss_without_full_logits_equals_the_models_own_loss(student: Path, world: Path, tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from driftalign.training.spd_trainer import SPDDataset, SPDTrainer
+
+    ds = load_dataset(world)
+    model, processor = load_student_fp32(student)
+    examples = spd_examples(ds, "train", None, keep_refusals=False)[:4]
+    dataset = SPDDataset(ds, examples, processor, "Describe the image.", 512)
+    batch = VisionChatCollator(pad_token_id=processor.tokenizer.pad_token_id)([dataset[i] for i in range(4)])
+    trainer = SPDTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True))
+    n_items = int((batch["labels"][:, 1:] != -100).sum())
+    grads = []
+    for loss_of in (lambda: model(**batch).loss,
+                    lambda: trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n_items)),
+                    lambda: trainer.compute_loss(model, dict(batch))):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    for loss, g in grads[1:]:
+        assert torch.allclose(loss, grads[0][0], atol=1e-5)
+        assert g.keys() == grads[0][1].keys()
+        assert all(torch.allclose(g[n], grads[0][1][n], atol=1e-5, rtol=1e-4) for n in g)
+
+
+def load_student_fp32(path: Path):
+    from driftalign.models import load_student
+
+    return load_student(path, dtype=torch.float32)

@@ -84,8 +84,9 @@ class APOConfig(TrainingStageConfig):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="linear warm-up fraction (paper: none)")
     sft_weight: float = Field(0.0, ge=0.0, description="weight of t+'s length-normalised NLL added to the loss "
                               "(RPO-style regulariser, not in the paper; 0 = pure APO)")
-    shared_prefix: bool = Field(False, description="run each study's image+prompt prefix once and its N+1 answers "
-                                "on its KV cache (same log-probs, less compute when prefixes are long)")
+    shared_prefix: bool = Field(True, description="one vision + prefix pass per study, all answers in one batched forward "
+                                "on the prefixes' KV cache, LM head only on answer tokens, in chunks (default); "
+                                "--no-shared-prefix: the flat reference path (N+1 full sequences per study)")
     ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
     reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
 

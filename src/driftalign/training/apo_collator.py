@@ -125,7 +125,7 @@ class APOCollator:
     processor: Any
     teachers: list[str] = field(default_factory=list)
     max_length: int | None = None
-    shared_prefix: bool = False  # emit the prefix once per study (training/shared_prefix.py format)
+    shared_prefix: bool = True  # emit the prefix once per study (training/shared_prefix.py); False: the flat reference format
     negative_tokens: NegativeTokens = "all"
 
     def __call__(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
@@ -157,7 +157,7 @@ class APOCollator:
 
     def _shared_prefix_batch(self, features: list[APOFeature],
                              masks: list[list[torch.Tensor] | None]) -> dict[str, torch.Tensor]:
-        """Prefix tensors once per study, answers once per candidate (training/shared_prefix.py)."""
+        """Prefix tensors once per study (left padded), answers once per candidate (training/shared_prefix.py)."""
         pad_id = self.processor.tokenizer.pad_token_id
         prefixes, answers, loss_masks, rows, slots = [], [], [], [], []
         for b, f in enumerate(features):
@@ -172,9 +172,9 @@ class APOCollator:
                 rows.append(b)
                 slots.append(j)
         batch = {
-            "prefix_input_ids": pad_1d([p["input_ids"] for p in prefixes], pad_id, "right"),
-            "prefix_mm_token_type_ids": pad_1d([p["mm_token_type_ids"] for p in prefixes], 0, "right"),
-            "prefix_lengths": torch.tensor([p["input_ids"].numel() for p in prefixes]),
+            "prefix_input_ids": pad_1d([p["input_ids"] for p in prefixes], pad_id, "left"),
+            "prefix_attention_mask": pad_1d([torch.ones_like(p["input_ids"]) for p in prefixes], 0, "left"),
+            "prefix_mm_token_type_ids": pad_1d([p["mm_token_type_ids"] for p in prefixes], 0, "left"),
             "answer_ids": pad_1d(answers, pad_id, "right"),
             "answer_mask": pad_1d([torch.ones_like(a) for a in answers], 0, "right"),
             "answer_loss_mask": pad_1d(loss_masks, 0, "right"),

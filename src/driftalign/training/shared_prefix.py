@@ -1,87 +1,105 @@
-"""Shared-prefix forward: a study's image+prompt prefix runs ONCE, its N+1 answers reuse its KV cache.
+"""Shared-prefix forward (APO's default path): one vision pass and one prefix pass per study, every
+answer of the micro-batch in one batched forward on the prefixes' KV cache, and the LM head only
+on the answer tokens that count, in chunks.
 
-The flat path (`sequence_logps.model_answer_logps`) repeats the prefix — all image tokens (~1,000
-for Qwen2.5-VL-7B at 448 px) and the prompt — in each of the N+1 candidate sequences. Here, per study:
+The flat path (`sequence_logps.model_answer_logps` on a flat batch) repeats the prefix — all image
+tokens (~1,000 for Qwen2.5-VL-7B at 448 px) and the prompt — in each of the N+1 candidate sequences,
+runs the vision tower N+1 times per study, and materialises [S, T, V] float32 logits (~5 GB for 8
+candidates of 1,000 tokens and a 152k vocabulary). Here, for a micro-batch of B studies and
+S = sum of (N_b + 1) candidates:
 
-    1. forward the prefix [1, P] with the image, use_cache=True              -> KV cache, last logit
-    2. repeat the cache K = N+1 times (batch dim; differentiable, so the policy's gradient still
-       reaches the prefix and the vision features)
-    3. forward the right-padded answers [K, A] on top of it                  -> answer logits
-    4. log pi(t_k) = log p(a_k0 | last prefix logit) + sum_j log p(a_k,j+1 | answer logit j)   (eq. 8)
+    1. prefixes [B, P] (LEFT padded, so every prefix ends at column P-1) with their images, one
+       forward of the decoder's body (`model.model`, no LM head), use_cache=True
+                                   -> KV cache [B, ...], last prefix hidden state [B, H]
+    2. cache rows gathered by candidate_row -> [S, ...] (an index_select: differentiable, so the
+       gradient of every answer reaches its study's prefix and vision features)
+    3. answers [S, A] (right padded) in ONE forward on that cache      -> answer hidden states [S, A, H]
+    4. h predicting answer token j: the prefix's last hidden for j = 0, answer hidden j-1 after that;
+       only the M counted (candidate, token) positions are gathered, and `chunked_token_logps` runs
+       LM head + log-softmax on CHUNK_TOKENS of them at a time under activation checkpointing
+       (the [chunk, V] logits are recomputed in backward, never stored): peak log-prob memory is
+       O(chunk x V), independent of S, T and N.
+    5. log pi(t_k) = sum of its counted token log-probs (eq. 8), scattered back to [S].
 
-Positions: Qwen2.5-VL's M-RoPE index of the prefix comes from `get_rope_index`; text tokens after it
-continue at P + j + rope_delta on all three axes — the rule the model itself uses when decoding
-from a cache (`compute_3d_position_ids`). Passed explicitly, so no model state is relied on.
-Equal to the flat path up to float error (tested).
+Positions: Qwen2.5-VL's M-RoPE index of each prefix comes from `get_rope_index` (which skips the
+left padding through the attention mask); answer tokens continue at max(prefix position) + 1 + j on
+all three axes — the rule the model itself uses when decoding from a cache. Passed explicitly, so
+no model state (`rope_deltas`) is relied on. Log-probs and gradients equal the flat path up to float
+error (tests/test_apo_training.py, atol 1e-4).
 
-Batch format (`APOCollator(shared_prefix=True)`): per study `prefix_input_ids` [B, P_max] (right
-padded), `prefix_lengths` [B], `prefix_mm_token_type_ids` [B, P_max], `pixel_values` / `image_grid_thw`
-once per study with `images_per_study` [B]; per candidate `answer_ids` [S, A_max] and `answer_mask`
-[S, A_max], plus `candidate_row` / `candidate_slot` as in the flat format.
+Batch format (`APOCollator(shared_prefix=True)`): per study `prefix_input_ids` [B, P] (left padded),
+`prefix_attention_mask` [B, P], `prefix_mm_token_type_ids` [B, P], `pixel_values` / `image_grid_thw`
+once per study; per candidate `answer_ids` [S, A], `answer_mask` [S, A], `answer_loss_mask` [S, A]
+(the tokens that enter the sum), `candidate_row` / `candidate_slot` as in the flat format.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.utils.checkpoint import checkpoint
+
+CHUNK_TOKENS = 1024   # answer tokens per LM-head chunk: [CHUNK_TOKENS, V] float32 logits at a time
 
 
-def _vlm_core(model: torch.nn.Module) -> torch.nn.Module:
-    """The module with `get_rope_index` (Qwen2_5_VLModel), through a peft wrapper if there is one."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.model
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The Qwen2_5_VLForConditionalGeneration under a peft wrapper, if there is one."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _image_slices(batch: dict[str, torch.Tensor]) -> list[tuple[slice, slice]]:
-    """Per study: (rows of image_grid_thw, rows of pixel_values)."""
-    grid = batch["image_grid_thw"]
-    patches = grid.prod(dim=1)
-    out, img, pix = [], 0, 0
-    for n in batch["images_per_study"].tolist():
-        n_pix = int(patches[img:img + n].sum())
-        out.append((slice(img, img + n), slice(pix, pix + n_pix)))
-        img, pix = img + n, pix + n_pix
-    return out
+def _token_logps(hidden_CH: torch.Tensor, targets_C: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
+    logits_CV = head(hidden_CH).float()
+    return torch.log_softmax(logits_CV, dim=-1).gather(-1, targets_C[:, None]).squeeze(-1)
 
 
-def study_answer_logps(model: torch.nn.Module, prefix_ids_P: torch.Tensor, prefix_mm_P: torch.Tensor,
-                       pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
-                       answer_ids_KA: torch.Tensor, answer_mask_KA: torch.Tensor,
-                       loss_mask_KA: torch.Tensor | None = None) -> torch.Tensor:
-    """log pi(answer_k | image, prefix) summed over each answer's tokens, for the K answers of one study: [K].
+def chunked_token_logps(hidden_MH: torch.Tensor, targets_M: torch.Tensor, head: torch.nn.Module,
+                        chunk: int = CHUNK_TOKENS) -> torch.Tensor:
+    """log p(target_m | hidden_m) for M positions: LM head + log-softmax on `chunk` rows at a time, [M].
 
-    `loss_mask_KA` (default: `answer_mask_KA`) selects the tokens that enter the sum (span-level negatives)."""
-    K, A = answer_ids_KA.shape
-    P = prefix_ids_P.numel()
-    ids_1P, mm_1P = prefix_ids_P[None], prefix_mm_P[None]
-    ones_1P = torch.ones_like(ids_1P)
-    pos_31P, delta_11 = _vlm_core(model).get_rope_index(ids_1P, mm_1P, image_grid_thw=image_grid_thw,
-                                                        attention_mask=ones_1P)
-    prefix_out = model(input_ids=ids_1P, attention_mask=ones_1P, mm_token_type_ids=mm_1P, pixel_values=pixel_values,
-                       image_grid_thw=image_grid_thw, position_ids=pos_31P, use_cache=True)
-    cache = prefix_out.past_key_values
-    cache.batch_repeat_interleave(K)
-    text_pos_KA = (P + torch.arange(A, device=ids_1P.device) + delta_11.reshape(())).expand(K, A)
-    answer_out = model(input_ids=answer_ids_KA, attention_mask=torch.cat([ones_1P.expand(K, P), answer_mask_KA], 1),
-                       mm_token_type_ids=torch.zeros_like(answer_ids_KA), position_ids=text_pos_KA[None].expand(3, K, A),
-                       past_key_values=cache, use_cache=True)
-    # logits predicting answer token j: the prefix's last logit for j = 0, answer logit j-1 after that
-    logits_KAV = torch.cat([prefix_out.logits[:, -1:].expand(K, 1, -1), answer_out.logits[:, :-1]], dim=1)
-    token_logps_KA = torch.log_softmax(logits_KAV.float(), dim=-1).gather(-1, answer_ids_KA.unsqueeze(-1)).squeeze(-1)
-    counted_KA = answer_mask_KA if loss_mask_KA is None else loss_mask_KA * answer_mask_KA
-    return (token_logps_KA * counted_KA).sum(dim=1)  # eq. 8, [K]
-
-
-def shared_prefix_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Answer log-probs [S] of a shared-prefix batch (module docstring), in the batch's candidate order."""
-    logps_S = torch.zeros(batch["answer_ids"].shape[0], device=batch["answer_ids"].device)
+    With autograd on, each chunk runs under `torch.utils.checkpoint`, so backward recomputes its
+    [chunk, V] logits instead of keeping them: peak memory O(chunk x V) in both passes."""
     parts = []
-    for b, (grid_rows, pix_rows) in enumerate(_image_slices(batch)):
-        sel_S = (batch["candidate_row"] == b).nonzero(as_tuple=True)[0]
-        P = int(batch["prefix_lengths"][b])
-        parts.append((sel_S, study_answer_logps(
-            model, batch["prefix_input_ids"][b, :P], batch["prefix_mm_token_type_ids"][b, :P],
-            batch["pixel_values"][pix_rows], batch["image_grid_thw"][grid_rows],
-            batch["answer_ids"][sel_S], batch["answer_mask"][sel_S],
-            batch["answer_loss_mask"][sel_S] if "answer_loss_mask" in batch else None)))
-    index = torch.cat([sel for sel, _ in parts])
-    return logps_S.index_put((index,), torch.cat([v for _, v in parts]))
+    for i in range(0, hidden_MH.shape[0], chunk):
+        h, t = hidden_MH[i:i + chunk], targets_M[i:i + chunk]
+        if torch.is_grad_enabled() and h.requires_grad:
+            parts.append(checkpoint(_token_logps, h, t, head, use_reentrant=False))
+        else:
+            parts.append(_token_logps(h, t, head))
+    return torch.cat(parts) if parts else hidden_MH.new_zeros(0)
+
+
+def prefix_positions(core: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M-RoPE positions of the prefixes [3, B, P], the first answer position of each study [B])."""
+    mask_BP = batch["prefix_attention_mask"]
+    pos_3BP, _ = core.get_rope_index(batch["prefix_input_ids"], batch["prefix_mm_token_type_ids"],
+                                     image_grid_thw=batch.get("image_grid_thw"), attention_mask=mask_BP)
+    valid_pos = torch.where(mask_BP.bool()[None], pos_3BP, torch.full_like(pos_3BP, -1))
+    return pos_3BP, valid_pos.amax(dim=(0, 2)) + 1
+
+
+def shared_prefix_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                               chunk: int = CHUNK_TOKENS) -> torch.Tensor:
+    """Answer log-probs [S] of a shared-prefix batch (module docstring), in the batch's candidate order."""
+    lm = unwrap(model)
+    core, head = lm.model, lm.lm_head
+    row_S = batch["candidate_row"]
+    mask_BP = batch["prefix_attention_mask"]
+    pos_3BP, start_B = prefix_positions(core, batch)
+    prefix = core(input_ids=batch["prefix_input_ids"], attention_mask=mask_BP,
+                  mm_token_type_ids=batch["prefix_mm_token_type_ids"], pixel_values=batch.get("pixel_values"),
+                  image_grid_thw=batch.get("image_grid_thw"), position_ids=pos_3BP, use_cache=True)
+    cache = prefix.past_key_values
+    cache.batch_select_indices(row_S)                                    # [B, ...] -> [S, ...]
+    answer_ids_SA, answer_mask_SA = batch["answer_ids"], batch["answer_mask"]
+    S, A = answer_ids_SA.shape
+    pos_SA = start_B[row_S][:, None] + torch.arange(A, device=answer_ids_SA.device)
+    answers = core(input_ids=answer_ids_SA, attention_mask=torch.cat([mask_BP[row_S], answer_mask_SA], dim=1),
+                   mm_token_type_ids=torch.zeros_like(answer_ids_SA), position_ids=pos_SA[None].expand(3, S, A),
+                   past_key_values=cache, use_cache=True)
+    # hidden state predicting answer token j: the prefix's last one for j = 0, answer hidden j-1 after that
+    hidden_SAH = torch.cat([prefix.last_hidden_state[row_S, -1:], answers.last_hidden_state[:, :-1]], dim=1)
+    counted_SA = answer_mask_SA.bool()
+    if "answer_loss_mask" in batch:
+        counted_SA = counted_SA & batch["answer_loss_mask"].bool()
+    seq_M, tok_M = counted_SA.nonzero(as_tuple=True)
+    token_logps_M = chunked_token_logps(hidden_SAH[seq_M, tok_M], answer_ids_SA[seq_M, tok_M], head, chunk)
+    return token_logps_M.new_zeros(S).index_add(0, seq_M, token_logps_M)   # eq. 8, [S]
