@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass
 
 from driftalign.labeling.anatomy import side_and_location
-from driftalign.labeling.context import Trigger, find_triggers, modifier_for
+from driftalign.labeling.context import Trigger, find_triggers, flexible_spaces, modifier_for
 from driftalign.labeling.patterns import (
     ATTRIBUTE_WINDOW_WORDS,
+    BENIGN_EXPLANATION,
+    BENIGN_OBSERVATIONS,
     ENLARGEMENT_TERMS,
     OTHER_FINDING,
     PHRASE_SETS,
@@ -26,6 +28,7 @@ from driftalign.labeling.patterns import (
     MentionKind,
     PhraseSet,
 )
+from driftalign.labeling.sections import mask_skipped
 from driftalign.labeling.text import Span, WordIndex, lowercase, split_sentences
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
@@ -55,12 +58,13 @@ class Mention:
 
 
 def _alternation(phrases: tuple[str, ...] | list[str]) -> re.Pattern[str]:
-    body = "|".join(f"(?:{p})" for p in phrases)
+    body = "|".join(f"(?:{flexible_spaces(p)})" for p in phrases)
     return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")   # matched on lowercased text
 
 
 _PHRASE_REGEXES: tuple[tuple[PhraseSet, re.Pattern[str]], ...] = tuple((ps, _alternation(ps.phrases)) for ps in PHRASE_SETS)
-_POSITIONAL = re.compile(POSITIONAL_PREFIX)
+_POSITIONAL = re.compile(flexible_spaces(POSITIONAL_PREFIX))
+_BENIGN = _alternation((BENIGN_EXPLANATION,))
 _ENLARGEMENT = _alternation(ENLARGEMENT_TERMS)
 _STABILITY = _alternation(STABILITY_TERMS)
 
@@ -142,6 +146,14 @@ def _mention(doc: _Doc, phrase_set: PhraseSet, match: re.Match[str]) -> Mention 
     )
 
 
+def _explained_as_benign(doc: _Doc, mention: Mention) -> bool:
+    """An asserted lesion/opacity that its sentence, after it, explains as a look-alike
+    ("nodular densities consistent with old granulomatous disease", `patterns.BENIGN_EXPLANATION`)."""
+    if mention.value != POSITIVE or mention.observation not in BENIGN_OBSERVATIONS:
+        return False
+    return _BENIGN.search(doc.low, mention.end, doc.sentences[mention.sentence_index].end) is not None
+
+
 def _dedupe(mentions: list[Mention]) -> list[Mention]:
     """Within one observation keep the longest of overlapping mentions; order by position."""
     kept: list[Mention] = []
@@ -156,14 +168,14 @@ def find_all_mentions(text: str) -> list[Mention]:
     sentences = split_sentences(text)
     if not sentences:
         return []
-    low = lowercase(text)
+    low = mask_skipped(text, lowercase(text))
     matches = [(ps, m) for ps, regex in _PHRASE_REGEXES for m in regex.finditer(low)]
     normal_spans = [m.span() for ps, m in matches if ps.kind is MentionKind.NORMAL]
     words = WordIndex(text)
     triggers = find_triggers(low, sentences, words, normal_spans)
     doc = _Doc(text, low, sentences, [s.start for s in sentences], words, triggers)
     mentions = [mention for ps, m in matches if (mention := _mention(doc, ps, m)) is not None]
-    return _dedupe(mentions)
+    return _dedupe([m for m in mentions if not _explained_as_benign(doc, m)])
 
 
 def extract_mentions(text: str) -> list[Mention]:

@@ -52,14 +52,20 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
+_SPACES = str.maketrans({c: " " for c in "\n\r\t\f\v\u00a0"})
+
+
 def lowercase(text: str) -> str:
-    """Lowercase with unchanged character offsets (the regexes are compiled case-sensitive on
-    lowercase text: twice as fast as re.IGNORECASE). Characters whose lowercase form is longer
-    (e.g. 'İ') are kept as they are."""
+    """Lowercase, every whitespace character a space, with unchanged character offsets.
+
+    The regexes are compiled case-sensitive on this copy (twice as fast as re.IGNORECASE), and
+    their spaces match runs of spaces (`context.flexible_spaces`), so a phrase hard-wrapped across
+    lines ("pleural\\neffusion") still matches. Characters whose lowercase form is longer (e.g.
+    'İ') are kept as they are."""
     low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    if len(low) != len(text):
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low.translate(_SPACES)
 
 
 class WordIndex:
