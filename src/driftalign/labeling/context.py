@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from driftalign.labeling.patterns import TRIGGERS, Category, Direction, TriggerSpec
-from driftalign.labeling.text import Span, WordIndex
+from driftalign.labeling.text import Span, WordIndex, word_matches
 
 
 def flexible_spaces(pattern: str) -> str:
@@ -61,10 +61,11 @@ def flexible_spaces(pattern: str) -> str:
 
 
 def _bounded(pattern: str) -> str:
-    """Add word boundaries (letters/digits) unless the pattern starts with punctuation."""
+    """Add the trailing word boundary (letters/digits); the leading one is checked by
+    `text.word_matches` (faster than a lookbehind). Punctuation-led patterns have neither."""
     if pattern[0] in ",;":
         return flexible_spaces(pattern)
-    return rf"(?<![a-z0-9])(?:{flexible_spaces(pattern)})(?![a-z0-9])"
+    return rf"(?:{flexible_spaces(pattern)})(?![a-z0-9])"
 
 
 _COMPILED: tuple[tuple[TriggerSpec, re.Pattern[str]], ...] = tuple(
@@ -162,7 +163,7 @@ def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: l
     found = [
         (m.start(), m.end(), spec)
         for spec, regex in _COMPILED
-        for m in regex.finditer(text)
+        for m in (regex.finditer(text) if spec.pattern[0] in ",;" else word_matches(regex, text))
         if m.end() > m.start() or spec.category is Category.TERMINATE
     ]
     found = [f for f in _longest_non_overlapping(found) if all(f[1] <= s or f[0] >= e for s, e in exclude)]
