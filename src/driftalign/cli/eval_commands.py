@@ -21,6 +21,7 @@ from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.drift.errors import ERROR_LABELS
 from driftalign.errors import DatasetError
 from driftalign.labeling import label_reports
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
 from driftalign.metrics.nlg import NLG_KEYS
 
@@ -45,6 +46,8 @@ with warnings.catch_warnings():
         json: Path | None = Field(None, description="write every metric to this JSON file")
         nlg: bool = Field(True, description="compute BLEU/ROUGE-L/METEOR/CIDEr against the reference reports")
         meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")
+        uncertain: UncertainPolicy = Field(DEFAULT_UNCERTAIN, description="what an uncertain label counts as in the "
+                                           "clinical P/R/F1: negative (default), positive, or own (its own class)")
 
 
 def _labelled_rows(path: Path, field: str) -> Iterator[dict[str, Any]]:
@@ -108,7 +111,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     preds = load_predictions(cfg.pred)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor)
+        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor, uncertain=cfg.uncertain)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     print_result(result)
