@@ -15,12 +15,14 @@ from rich.table import Table
 
 from driftalign.cli.options import config_command
 from driftalign.config import StageConfig
-from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.drift.errors import ERROR_LABELS
-from driftalign.errors import DatasetError
+from driftalign.errors import ConfigError, DatasetError
 from driftalign.labeling import label_reports
+from driftalign.labeling.compare import Comparison, compare_labels, match_rows, read_other_labels
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
 from driftalign.metrics.nlg import NLG_KEYS
 
@@ -30,7 +32,11 @@ LABEL_CHUNK = 256
 class LabelConfig(StageConfig):
     input: Path = Field(description="JSONL file of reports", json_schema_extra={"positional": True})
     field: str = Field("text", description="key of the report text in each row")
-    out: Path = Field(description="output JSONL: the input rows with a `labels` key added")
+    out: Path | None = Field(None, description="output JSONL: the input rows with a `labels` key added")
+    compare: Path | None = Field(None, description="another labeler's labels to compare with: CheXpert-labeler / "
+                                 "CheXbert CSV (Reports + 14 columns, matched by row order or a study_id column) "
+                                 "or JSONL rows {study_id, labels}")
+    show: int = Field(20, ge=0, description="with --compare: how many disagreements to print")
 
 
 with warnings.catch_warnings():
@@ -45,22 +51,67 @@ with warnings.catch_warnings():
         json: Path | None = Field(None, description="write every metric to this JSON file")
         nlg: bool = Field(True, description="compute BLEU/ROUGE-L/METEOR/CIDEr against the reference reports")
         meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")
+        uncertain: UncertainPolicy = Field(DEFAULT_UNCERTAIN, description="what an uncertain label counts as in the "
+                                           "clinical P/R/F1: negative (default), positive, or own (its own class)")
 
 
-def _labelled_rows(path: Path, field: str) -> Iterator[dict[str, Any]]:
+def _read_reports(path: Path, field: str) -> list[tuple[int, dict[str, Any]]]:
     rows = list(read_jsonl(path))
     for lineno, obj in rows:
         if not isinstance(obj.get(field), str):
             raise DatasetError(f"{path}:{lineno}: missing string field {field!r} (choose it with --field)")
+    return rows
+
+
+def _labelled_rows(rows: list[tuple[int, dict[str, Any]]], field: str) -> Iterator[dict[str, Any]]:
     for i in track(range(0, len(rows), LABEL_CHUNK), description=f"labelling {len(rows)} reports", transient=True):
         chunk = rows[i:i + LABEL_CHUNK]
         for (_, obj), labels in zip(chunk, label_reports([obj[field] for _, obj in chunk])):
             yield {**obj, "labels": labels}
 
 
-def run_label(cfg: LabelConfig) -> None:
-    n = write_jsonl(cfg.out, _labelled_rows(cfg.input, cfg.field))
-    click.echo(f"labelled {n} reports -> {cfg.out}")
+def _label_value(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def print_comparison(result: Comparison, other: Path, show: int, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"driftalign labeler vs {other} ({result.n} reports)")
+    for col in ("observation", "agreement", "kappa", "disagreements"):
+        table.add_column(col, justify="left" if col == "observation" else "right")
+    counts = {name: 0 for name in OBSERVATIONS}
+    for d in result.disagreements:
+        counts[d.observation] += 1
+    for name in OBSERVATIONS:
+        table.add_row(name, f"{result.agreement[name]:.3f}", _fmt(result.kappa[name]), str(counts[name]))
+    mean = sum(result.agreement.values()) / len(OBSERVATIONS)
+    table.add_row("mean", f"{mean:.3f}", "", str(len(result.disagreements)))
+    console.print(table)
+    for d in result.disagreements[:show]:
+        who = d.study_id if d.study_id is not None else f"row {d.row + 1}"
+        said = " | ".join(d.sentences) if d.sentences else "(no mention found by driftalign)"
+        console.print(f"{who}  {d.observation}: ours {_label_value(d.ours)}, theirs {_label_value(d.theirs)}  <- {said}",
+                      markup=False, highlight=False)
+    if len(result.disagreements) > show:
+        console.print(f"... {len(result.disagreements) - show} more disagreements (--show N prints more)")
+
+
+def run_label(cfg: LabelConfig) -> Comparison | None:
+    if cfg.out is None and cfg.compare is None:
+        raise ConfigError("label: give --out (write labels) and/or --compare (compare with another labeler)")
+    rows = _read_reports(cfg.input, cfg.field)
+    other = read_other_labels(cfg.compare) if cfg.compare is not None else None   # fail before labelling
+    labelled = list(_labelled_rows(rows, cfg.field))
+    if cfg.out is not None:
+        n = write_jsonl(cfg.out, iter(labelled))
+        click.echo(f"labelled {n} reports -> {cfg.out}")
+    if other is None:
+        return None
+    ids = [row.get("study_id") if isinstance(row.get("study_id"), str) else None for row in labelled]
+    theirs = match_rows(ids, other, cfg.input)
+    result = compare_labels([row[cfg.field] for row in labelled], [row["labels"] for row in labelled], theirs, ids)
+    print_comparison(result, cfg.compare, cfg.show)
+    return result
 
 
 def _fmt(value: float | None) -> str:
@@ -108,7 +159,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     preds = load_predictions(cfg.pred)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor)
+        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor, uncertain=cfg.uncertain)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     print_result(result)
@@ -121,7 +172,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 def commands() -> list[click.Command]:
     return [
         config_command("label", LabelConfig, run_label,
-                       "Add CheXpert-style labels (14 observations) to each row of a JSONL of reports."),
+                       "Add CheXpert-style labels (14 observations) to each row of a JSONL of reports (--out), "
+                       "and/or compare them with another labeler's (--compare)."),
         config_command("eval", EvalConfig, run_eval,
                        "Evaluate predicted reports: MS-CXR-T accuracy, clinical P/R/F1, NLG metrics, AUC."),
     ]

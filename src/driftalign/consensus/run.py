@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from rich.progress import Progress
 
+from driftalign.labeling.uncertain import UncertainPolicy
 from driftalign.config import StageConfig
 from driftalign.consensus.claims import Claim, agreement_record, extract_claims, stance
 from driftalign.consensus.hybrid import hybrid
@@ -39,7 +40,7 @@ from driftalign.consensus.model import consensus_prompt
 from driftalign.consensus.quality import consensus_quality
 from driftalign.consensus.row import ConsensusRow, read_consensus
 from driftalign.consensus.select import select
-from driftalign.consensus.vote import vote
+from driftalign.consensus.vote import VOTE_UNCERTAIN, vote
 from driftalign.constants import STUDENT_PROMPT
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json, write_jsonl
@@ -67,6 +68,8 @@ class ConsensusConfig(StageConfig):
     max_teacher_chars: int = Field(1500, ge=50, description="each teacher trajectory is cut to this many characters in the prompt")
     backend: Literal["transformers", "vllm"] = Field("transformers", description="generation backend (model/hybrid)")
     resume: bool = Field(True, description="resume an interrupted run from <out>.partial")
+    uncertain: UncertainPolicy = Field(VOTE_UNCERTAIN, description="how the vote counts a hedged claim ('possible X'): "
+                                       "own (default: a polarity of its own), positive, or negative")
 
     @model_validator(mode="after")
     def _model_needed(self) -> ConsensusConfig:
@@ -135,6 +138,8 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
         "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.needs_model else None,
         "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.needs_model else None,
     }
+    if cfg.uncertain is not VOTE_UNCERTAIN:   # only when set: existing caches keep their keys
+        parts["uncertain"] = cfg.uncertain.value
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,7 +209,7 @@ def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg
             model_text = {s.study_id: text for (s, _), text in zip(answered, texts, strict=True)}
         for study, trajs in batch:
             claims = _claims(trajs)
-            voted = vote(claims)
+            voted = vote(claims, cfg.uncertain)
             if voted is None:
                 yield study.study_id, None
                 continue

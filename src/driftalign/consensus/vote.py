@@ -18,6 +18,12 @@ Given the claims of the n non-refusing teachers of one study:
 4. a sentence already chosen for an earlier claim and stating this one too covers it (dedupe);
 5. t+ lists the sentences in a stable order: positive claims, then uncertain, then negative, each
    in CheXpert order of the 14 observations.
+
+Uncertain claims (`uncertain`, `labeling.uncertain.UncertainPolicy`): OWN (this function's default,
+unchanged since the vote landed; the pre-registered APO experiment uses it) votes "possible X" as
+a polarity of its own; POSITIVE counts it as a vote for X present, NEGATIVE as a vote for X not
+present. Only a sentence that states a kept claim with that very polarity states it in t+, so
+under POSITIVE/NEGATIVE a hedged sentence is never copied as the statement of a present/absent claim.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from dataclasses import dataclass, field
 
 from driftalign.consensus.claims import Claim, agreement_record, join_sentences, sign_inconsistent, stance
 from driftalign.constants import OBSERVATIONS
+from driftalign.labeling.uncertain import UncertainPolicy, label_class
+
+# The vote's default: hedges are their own polarity (its behaviour before the setting existed).
+VOTE_UNCERTAIN = UncertainPolicy.OWN
 
 _POLARITY_ORDER = {1: 0, -1: 1, 0: 2}
 
@@ -119,7 +129,12 @@ def _pick_sentence(k: KeptClaim, claims: dict[str, list[Claim]], kept: dict[str,
     return best
 
 
-def vote(claims: dict[str, list[Claim]]) -> VoteResult | None:
+def _apply_policy(teacher_stance: dict[str, int], uncertain: UncertainPolicy | str) -> dict[str, int]:
+    """A stance with its -1 polarities mapped by the uncertain policy (1, 0, or kept as -1)."""
+    return {f: (p if p != -1 else label_class(-1, uncertain)) for f, p in teacher_stance.items()}
+
+
+def vote(claims: dict[str, list[Claim]], uncertain: UncertainPolicy | str = VOTE_UNCERTAIN) -> VoteResult | None:
     """Claim-level majority vote over the non-refusing teachers' claims (module docstring).
 
     `claims` maps teacher -> its claims (refusals already removed). Returns None when there is no
@@ -127,7 +142,7 @@ def vote(claims: dict[str, list[Claim]]) -> VoteResult | None:
     """
     if not claims:
         return None
-    stances = {t: stance(cs) for t, cs in claims.items()}
+    stances = {t: _apply_policy(stance(cs), uncertain) for t, cs in claims.items()}
     majority = majority_stance(stances)
     kept = {f: KeptClaim(f, p, majority_side(f, p, ts, claims), ts) for f, (p, ts) in majority.items()}
     consensus_stance = {f: k.polarity for f, k in kept.items()}

@@ -16,6 +16,7 @@ from driftalign.constants import OBSERVATIONS
 from driftalign.data.schema import Trajectory
 from driftalign.drift.refusal import is_refusal
 from driftalign.drift.steps import Step, split_steps
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy, is_positive
 
 # The findings a teacher can assert: the 14 CheXpert observations minus "No Finding", which is
 # the absence of findings, not a finding.
@@ -42,13 +43,16 @@ class Answer:
         return len(self.text.split())
 
 
-def asserted_findings(labels: dict[str, Any], findings: Sequence[str] = FINDINGS) -> frozenset[str]:
-    """Findings (of those in scope) the labeler marked positive (value 1); 'No Finding' is not a finding."""
-    return frozenset(f for f in findings if labels.get(f) == 1)
+def asserted_findings(labels: dict[str, Any], findings: Sequence[str] = FINDINGS,
+                      uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN) -> frozenset[str]:
+    """Findings (of those in scope) the labeler marked positive (value 1; also -1 when uncertain
+    counts as positive, `labeling.uncertain`); 'No Finding' is not a finding."""
+    return frozenset(f for f in findings if is_positive(labels.get(f), uncertain))
 
 
 def label_unique(
-    texts: Sequence[str], labeler: Labeler, findings: Sequence[str] = FINDINGS, chunk: int = 1024
+    texts: Sequence[str], labeler: Labeler, findings: Sequence[str] = FINDINGS, chunk: int = 1024,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> dict[str, frozenset[str]]:
     """Asserted findings per distinct text (each distinct text is labelled once, in chunks, with a progress bar)."""
     unique = list(dict.fromkeys(texts))
@@ -59,12 +63,13 @@ def label_unique(
         labels = labeler(batch)
         if len(labels) != len(batch):
             raise RuntimeError(f"labeler returned {len(labels)} label sets for {len(batch)} texts")
-        found.update((t, asserted_findings(lab, findings)) for t, lab in zip(batch, labels, strict=True))
+        found.update((t, asserted_findings(lab, findings, uncertain)) for t, lab in zip(batch, labels, strict=True))
     return found
 
 
 def prepare_answers(
-    trajectories: Sequence[Trajectory], labeler: Labeler, findings: Sequence[str] = FINDINGS
+    trajectories: Sequence[Trajectory], labeler: Labeler, findings: Sequence[str] = FINDINGS,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> list[Answer]:
     """Label every trajectory and every one of its steps (one labeler call for each distinct text).
 
@@ -72,7 +77,7 @@ def prepare_answers(
     teachers were asked about those only."""
     steps = [tuple(split_steps(t.response)) for t in trajectories]
     texts = [t.response for t in trajectories] + [s.text for st in steps for s in st]
-    found = label_unique(texts, labeler, findings)
+    found = label_unique(texts, labeler, findings, uncertain=uncertain)
     return [
         Answer(
             study_id=t.study_id,

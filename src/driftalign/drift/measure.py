@@ -22,6 +22,7 @@ from driftalign.drift.steps import split_steps
 from driftalign.drift.stepwise import step_drift
 from driftalign.drift.teacher_metrics import teacher_metrics
 from driftalign.errors import ConfigError, DatasetError
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 
 
 class Embedder(Protocol):
@@ -133,6 +134,7 @@ def measure_drift(
     findings: Sequence[str] = FINDINGS,
     max_steps: int = 12,
     windows: int = 5,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> DriftReport:
     """Measure teacher drift on a loaded dataset (see docs/drift.md for every definition).
 
@@ -144,6 +146,8 @@ def measure_drift(
     for the laterality error rate against the reference report.
     findings: the findings in scope for assertions, P/R/F1, kappas and the step JS (default: the 13
     CheXpert findings; pass the five MS-CXR-T findings when the teachers were asked about those only).
+    uncertain: whether an uncertain label (in an answer or a study) is an assertion / a positive
+    (`labeling.uncertain`; default: negative, i.e. only 1 is).
     """
     unknown = sorted(set(findings) - set(FINDINGS))
     if unknown or not findings:
@@ -153,7 +157,7 @@ def measure_drift(
     study_list = _select_studies(dataset, split)
     studies = {s.study_id: s for s in study_list}
     trajectories, duplicates = _select_trajectories(dataset, set(studies), teachers)
-    answers = prepare_answers(trajectories, labeler or _default_labeler(), findings)
+    answers = prepare_answers(trajectories, labeler or _default_labeler(), findings, uncertain)
     sides = _laterality(answers, studies, side_finder or mention_sides, findings)
     timings["label"] = time.perf_counter() - t0
 
@@ -162,7 +166,8 @@ def measure_drift(
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    report = _assemble(answers, studies, vectors, sides, findings, max_steps=max_steps, windows=windows)
+    report = _assemble(answers, studies, vectors, sides, findings, max_steps=max_steps, windows=windows,
+                       uncertain=uncertain)
     report.dataset, report.split, report.duplicates_ignored = str(dataset.root), split or "all", duplicates
     timings["metrics"] = time.perf_counter() - t0
     report.timings = timings
@@ -189,6 +194,7 @@ def _assemble(
     *,
     max_steps: int,
     windows: int,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> DriftReport:
     """All measures from the prepared answers (labels, steps, embeddings, side counts)."""
     names = sorted({a.teacher for a in answers})
@@ -198,7 +204,8 @@ def _assemble(
     accuracy_findings = [f for f in MSCXRT_FINDINGS if f in findings] or list(findings)
     per_teacher = [
         teacher_metrics(t, list(by_teacher[t].values()), studies, sims.get(t, []), accuracy_findings,
-                        sides.get(t, (0, 0)), findings, _error_rates(list(by_teacher[t].values()), studies))
+                        sides.get(t, (0, 0)), findings, _error_rates(list(by_teacher[t].values()), studies),
+                        uncertain=uncertain)
         for t in names
     ]
     with_events = has_recorded_events(answers)

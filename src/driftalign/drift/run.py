@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 from driftalign.config import StageConfig, save_config
 from driftalign.constants import MSCXRT_FINDINGS, SPLITS
 from driftalign.data.dataset import load_dataset
@@ -29,6 +30,8 @@ class DriftConfig(StageConfig):
     batch_size: int = Field(64, ge=1, description="sentence-embedding batch size")
     max_tokens: int = Field(128, ge=8, le=512, description="truncate each step to this many word pieces")
     plots: bool = Field(True, description="write the PNG figures")
+    uncertain: UncertainPolicy = Field(DEFAULT_UNCERTAIN, description="whether an uncertain label is an assertion / "
+                                       "a positive: negative (default), positive, or own")
 
     @field_validator("split")
     @classmethod
@@ -79,7 +82,7 @@ def run_drift(cfg: DriftConfig) -> DriftReport:
     embedder = SentenceEmbedder(batch_size=cfg.batch_size, max_tokens=cfg.max_tokens,
                                 cache_dir=cfg.out / ".cache" / "embeddings")
     report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder, findings=cfg.finding_list(),
-                           max_steps=cfg.max_steps, windows=cfg.windows)
+                           max_steps=cfg.max_steps, windows=cfg.windows, uncertain=cfg.uncertain)
     report.timings["total"] = time.perf_counter() - start
     write_outputs(report, cfg.out)
     if cfg.plots:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from driftalign.data.schema import Study
 from driftalign.drift.answers import FINDINGS, Answer
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy, is_positive
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,14 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]
 
 
 def confusion(
-    answers: Sequence[Answer], studies: dict[str, Study], findings: Sequence[str] = FINDINGS
+    answers: Sequence[Answer], studies: dict[str, Study], findings: Sequence[str] = FINDINGS,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> tuple[int, int, int]:
-    """(TP, FP, FN) over every (answer, finding) pair, findings in scope only."""
+    """(TP, FP, FN) over every (answer, finding) pair, findings in scope only; a study label of -1
+    is positive only when uncertain counts as positive (`labeling.uncertain`)."""
     tp = fp = fn = 0
     for a in answers:
-        positive = {f for f in findings if studies[a.study_id].labels.get(f) == 1}
+        positive = {f for f in findings if is_positive(studies[a.study_id].labels.get(f), uncertain)}
         tp += len(a.asserted & positive)
         fp += len(a.asserted - positive)
         fn += len(positive - a.asserted)
@@ -85,10 +88,11 @@ def teacher_metrics(
     laterality: tuple[int, int] = (0, 0),
     findings: Sequence[str] = FINDINGS,
     drift_errors: dict[str, float] | None = None,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> TeacherMetrics:
     """All per-teacher numbers for one teacher's answers (`similarities`: one per study with a reference;
     `laterality`: (comparable, mismatched) side pairs from `laterality.laterality_counts`)."""
-    tp, fp, fn = confusion(answers, studies, findings)
+    tp, fp, fn = confusion(answers, studies, findings, uncertain)
     p, r, f1 = precision_recall_f1(tp, fp, fn)
     acc = {f: finding_accuracy(answers, studies, f) for f in accuracy_findings}
     n = len(answers)

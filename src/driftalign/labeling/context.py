@@ -7,7 +7,13 @@
    end, at a termination term ("but", "however", "which", "with", ";", ...), at a trigger of a
    different category (ConText's rule: "no effusion, possible pneumonia" -> the negation stops at
    "possible"), after `max_words` words for short-range triggers, and at a comma for weak triggers.
-3. A mention takes the category of the closest trigger whose scope covers it (none: asserted).
+   Two exceptions keep a negated list whole, as NegBio's conjunction propagation does: an
+   uncertainty trigger that `yields_to_negation` (a post-negation rule such as "suspicious",
+   "concerning for", "or") does not end a negation's scope, and a `list_comma` terminator
+   (", large effusion") does not either when the clause goes on to "or"/"nor".
+3. A mention takes the category of the closest trigger whose scope covers it (none: asserted) —
+   except that a negation covering it beats a closer `yields_to_negation` trigger (NegBio applies
+   negation rules before post-negation uncertainty rules).
 Pseudo-triggers ("no change", "not well assessed") are matched only so that their words are not
 read as triggers; they modify nothing.
 """
@@ -19,19 +25,53 @@ import re
 from dataclasses import dataclass
 
 from driftalign.labeling.patterns import TRIGGERS, Category, Direction, TriggerSpec
-from driftalign.labeling.text import Span, WordIndex
+from driftalign.labeling.text import Span, WordIndex, word_matches
+
+
+def flexible_spaces(pattern: str) -> str:
+    """A pattern whose literal spaces match runs of spaces, so that hard-wrapped reports
+    ("cannot\\n  be excluded") match: `text.lowercase` turns every whitespace character into a
+    space, keeping offsets, and this turns " " into " +" — except inside character classes and
+    lookbehinds, which must keep a fixed width."""
+    out: list[str] = []
+    in_class = escaped = False
+    depth, lookbehind_depth = 0, -1   # paren depth; depth at which a lookbehind opened (-1: none)
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+            if lookbehind_depth < 0 and pattern.startswith(("(?<!", "(?<="), i):
+                lookbehind_depth = depth
+        elif ch == ")":
+            if depth == lookbehind_depth:
+                lookbehind_depth = -1
+            depth -= 1
+        elif ch == " " and lookbehind_depth < 0:
+            out.append(" +")
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 def _bounded(pattern: str) -> str:
-    """Add word boundaries (letters/digits) unless the pattern starts with punctuation."""
+    """Add the trailing word boundary (letters/digits); the leading one is checked by
+    `text.word_matches` (faster than a lookbehind). Punctuation-led patterns have neither."""
     if pattern[0] in ",;":
-        return pattern
-    return rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])"
+        return flexible_spaces(pattern)
+    return rf"(?:{flexible_spaces(pattern)})(?![a-z0-9])"
 
 
 _COMPILED: tuple[tuple[TriggerSpec, re.Pattern[str]], ...] = tuple(
     (spec, re.compile(_bounded(spec.pattern))) for spec in TRIGGERS
 )
+_LIST_GOES_ON = re.compile(r"(?<![a-z0-9])(?:or|nor)(?![a-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -67,16 +107,32 @@ def _sentence_of(sentences: list[Span], starts: list[int], pos: int) -> int:
 
 
 def _stops(other: Trigger, trig: Trigger) -> bool:
-    """Does `other` end `trig`'s scope? Terminations always; a trigger of another category too."""
+    """Does `other` end `trig`'s scope? Terminations always; a trigger of another category too,
+    except a post-negation uncertainty trigger inside a negation's scope (`yields_to_negation`)."""
     if other.category is Category.TERMINATE:
         return True
+    if trig.category is Category.NEGATED and other.spec.yields_to_negation:
+        return False
     return other.modifies and other.category is not trig.category
+
+
+def _list_goes_on(comma: Trigger, later: list[Trigger], sentence: Span, text: str) -> bool:
+    """Does the clause after a `list_comma` terminator continue the list to an "or"/"nor" item?"""
+    end = sentence.end
+    for other in later:
+        if other.start > comma.start and other.category is Category.TERMINATE and not other.spec.list_comma:
+            end = other.start
+            break
+    return _LIST_GOES_ON.search(text, comma.end, end) is not None
 
 
 def _forward_end(trig: Trigger, same_sentence: list[Trigger], sentence: Span, text: str, words: WordIndex) -> int:
     limit = sentence.end
     for other in same_sentence:
         if other.start >= trig.end and _stops(other, trig):
+            if (other.spec.list_comma and trig.category is Category.NEGATED
+                    and _list_goes_on(other, same_sentence, sentence, text)):
+                continue
             limit = min(limit, other.start)
             break
     if trig.spec.max_words is not None:
@@ -107,12 +163,13 @@ def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: l
     found = [
         (m.start(), m.end(), spec)
         for spec, regex in _COMPILED
-        for m in regex.finditer(text)
+        for m in (regex.finditer(text) if spec.pattern[0] in ",;" else word_matches(regex, text))
         if m.end() > m.start() or spec.category is Category.TERMINATE
     ]
     found = [f for f in _longest_non_overlapping(found) if all(f[1] <= s or f[0] >= e for s, e in exclude)]
     starts = [s.start for s in sentences]
     raw = [Trigger(spec, s, e, _sentence_of(sentences, starts, s)) for s, e, spec in found]
+    # Every trigger (terminations included) stays in `by_sentence`: they bound the scopes.
     by_sentence: dict[int, list[Trigger]] = {}
     for t in raw:
         by_sentence.setdefault(t.sentence_index, []).append(t)
@@ -132,8 +189,10 @@ def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: l
 
 
 def modifier_for(start: int, end: int, sentence_index: int, triggers: list[Trigger]) -> Trigger | None:
-    """The closest trigger whose scope covers the span [start, end) (None: the span is asserted)."""
+    """The closest trigger whose scope covers the span [start, end) (None: the span is asserted);
+    a covering negation beats a closer `yields_to_negation` trigger (module docstring, rule 3)."""
     best: tuple[int, Trigger] | None = None
+    best_negation: tuple[int, Trigger] | None = None
     for t in triggers:
         if t.sentence_index != sentence_index:
             continue
@@ -145,4 +204,10 @@ def modifier_for(start: int, end: int, sentence_index: int, triggers: list[Trigg
             continue
         if best is None or distance < best[0]:
             best = (distance, t)
-    return best[1] if best else None
+        if t.category is Category.NEGATED and (best_negation is None or distance < best_negation[0]):
+            best_negation = (distance, t)
+    if best is None:
+        return None
+    if best[1].spec.yields_to_negation and best_negation is not None:
+        return best_negation[1]
+    return best[1]

@@ -47,7 +47,7 @@ def labels_from_mentions(mentions: list[Mention], *, blank: bool = False) -> dic
 
 @lru_cache(maxsize=32768)
 def _label_tuple(text: str) -> tuple[int | None, ...]:
-    labels = labels_from_mentions(find_all_mentions(text), blank=not text.strip())
+    labels = labels_from_mentions(find_all_mentions(text, anatomy=False), blank=not text.strip())
     return tuple(labels[name] for name in OBSERVATIONS)
 
 

@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass
 
 from driftalign.labeling.anatomy import side_and_location
-from driftalign.labeling.context import Trigger, find_triggers, modifier_for
+from driftalign.labeling.context import Trigger, find_triggers, flexible_spaces, modifier_for
 from driftalign.labeling.patterns import (
     ATTRIBUTE_WINDOW_WORDS,
+    BENIGN_EXPLANATION,
+    BENIGN_OBSERVATIONS,
     ENLARGEMENT_TERMS,
     OTHER_FINDING,
     PHRASE_SETS,
@@ -26,6 +28,7 @@ from driftalign.labeling.patterns import (
     MentionKind,
     PhraseSet,
 )
+from driftalign.labeling.sections import mask_skipped
 from driftalign.labeling.text import Span, WordIndex, lowercase, split_sentences
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
@@ -55,12 +58,16 @@ class Mention:
 
 
 def _alternation(phrases: tuple[str, ...] | list[str]) -> re.Pattern[str]:
-    body = "|".join(f"(?:{p})" for p in phrases)
-    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")   # matched on lowercased text
+    body = "|".join(f"(?:{flexible_spaces(p)})" for p in phrases)
+    # Matched on lowercased text. The leading lookbehind stays here (unlike the triggers, see
+    # `text.word_matches`): phrases such as "port", "lines", "leads" occur inside longer words so
+    # often that retrying those matches costs more than the lookbehind.
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
 
 
 _PHRASE_REGEXES: tuple[tuple[PhraseSet, re.Pattern[str]], ...] = tuple((ps, _alternation(ps.phrases)) for ps in PHRASE_SETS)
-_POSITIONAL = re.compile(POSITIONAL_PREFIX)
+_POSITIONAL = re.compile(flexible_spaces(POSITIONAL_PREFIX))
+_BENIGN = _alternation((BENIGN_EXPLANATION,))
 _ENLARGEMENT = _alternation(ENLARGEMENT_TERMS)
 _STABILITY = _alternation(STABILITY_TERMS)
 
@@ -76,6 +83,7 @@ class _Doc:
     sentence_starts: list[int]
     words: WordIndex
     triggers: list[Trigger]
+    anatomy: bool = True   # read side/location (not needed for labels: `labeler` skips it)
 
     def sentence_index(self, pos: int) -> int:
         return max(bisect.bisect_right(self.sentence_starts, pos) - 1, 0)
@@ -133,13 +141,21 @@ def _mention(doc: _Doc, phrase_set: PhraseSet, match: re.Match[str]) -> Mention 
             value = _attribute_value(doc, idx, start, end)
     if value is None:
         return None
-    side, location = side_and_location(doc.low, sentence, start, end, doc.words)
+    side, location = side_and_location(doc.low, sentence, start, end, doc.words) if doc.anatomy else (None, None)
     return Mention(
         observation=phrase_set.observation, value=value, sentence_index=idx,
         sentence=doc.text[sentence.start:sentence.end].strip(), start=start, end=end,
         side=side, location=location, phrase=doc.text[start:end],
         trigger=doc.text[trigger.start:trigger.end] if trigger else None,
     )
+
+
+def _explained_as_benign(doc: _Doc, mention: Mention) -> bool:
+    """An asserted lesion/opacity that its sentence, after it, explains as a look-alike
+    ("nodular densities consistent with old granulomatous disease", `patterns.BENIGN_EXPLANATION`)."""
+    if mention.value != POSITIVE or mention.observation not in BENIGN_OBSERVATIONS:
+        return False
+    return _BENIGN.search(doc.low, mention.end, doc.sentences[mention.sentence_index].end) is not None
 
 
 def _dedupe(mentions: list[Mention]) -> list[Mention]:
@@ -151,19 +167,22 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
     return sorted(kept, key=lambda m: (m.start, m.observation))
 
 
-def find_all_mentions(text: str) -> list[Mention]:
-    """Mentions of the 14 observations plus internal `OTHER_FINDING` mentions, in text order."""
+def find_all_mentions(text: str, *, anatomy: bool = True) -> list[Mention]:
+    """Mentions of the 14 observations plus internal `OTHER_FINDING` mentions, in text order.
+
+    anatomy=False leaves `side`/`location` None: the report labels do not need them, and reading
+    them is a fifth of the labeler's time."""
     sentences = split_sentences(text)
     if not sentences:
         return []
-    low = lowercase(text)
+    low = mask_skipped(text, lowercase(text))
     matches = [(ps, m) for ps, regex in _PHRASE_REGEXES for m in regex.finditer(low)]
     normal_spans = [m.span() for ps, m in matches if ps.kind is MentionKind.NORMAL]
     words = WordIndex(text)
     triggers = find_triggers(low, sentences, words, normal_spans)
-    doc = _Doc(text, low, sentences, [s.start for s in sentences], words, triggers)
+    doc = _Doc(text, low, sentences, [s.start for s in sentences], words, triggers, anatomy)
     mentions = [mention for ps, m in matches if (mention := _mention(doc, ps, m)) is not None]
-    return _dedupe(mentions)
+    return _dedupe([m for m in mentions if not _explained_as_benign(doc, m)])
 
 
 def extract_mentions(text: str) -> list[Mention]:

@@ -97,7 +97,8 @@ PHRASE_SETS: tuple[PhraseSet, ...] = (
         r"opacit(?:y|ies)", r"opacification", r"opacified", r"decreased translucency", r"increased density",
         r"air[- ]?space (?:disease|process)", r"infiltrat(?:e|es|ion|ive)", r"interstitial (?:markings?|pattern|lung disease|abnormality|opacit(?:y|ies))",
         r"reticular (?:pattern|markings?|opacit(?:y|ies))", r"reticulation", r"reticulonodular",
-        r"(?<!pleural )(?<!pleuroparenchymal )(?<!pleuro-parenchymal )(?<!pleural-parenchymal )(?:parenchymal )?scar(?:ring|s)?", r"peribronchial (?:wall )?thickening",
+        # CheXpert unmention "pleural scar" (Lung Opacity); also its hyphenated pleuro-parenchymal forms.
+        r"(?<!pleural )(?<!pleural-)(?<!pleuro-)(?<!pleuroparenchymal )(?<!pleuro-parenchymal )(?<!pleural-parenchymal )(?:parenchymal )?scar(?:ring|s)?", r"peribronchial (?:wall )?thickening",
         r"ground[- ]glass", r"haziness", r"hazy",
     )),
     PhraseSet("Pleural Effusion", MentionKind.FINDING, (
@@ -123,6 +124,11 @@ PHRASE_SETS: tuple[PhraseSet, ...] = (
     PhraseSet("Support Devices", MentionKind.FINDING, (
         r"(?:endotracheal|et|tracheostomy|enteric|nasogastric|orogastric|ng|og|feeding|chest|dobhoff|dobbhoff|"
         r"mediastinal|pleural|gastric|j|g) tubes?", r"ett", r"ngt",
+        # CheXpert's bare "tube" / "lines" / " line " ("lines and tubes are unchanged"); not the
+        # anatomical lines of a radiograph (pleural line, septal / Kerley lines, fissure, skin line).
+        r"tubes?",
+        r"(?<!pleural )(?<!septal )(?<!kerley b )(?<!kerley )(?<!fissure )(?<!fissural )(?<!skin )(?<!azygoesophageal )"
+        r"(?<!paraspinal )(?<!paratracheal )(?<!mid)lines?",
         r"pacemaker(?: leads?| wires?)?", r"pacer(?: leads?| wires?)?", r"(?:pacing|transvenous|epicardial) (?:leads?|wires?)",
         r"leads?(?! to)", r"a?icd", r"defibrillator",
         r"(?:central venous |central |venous |arterial |swan[- ]ganz |pulmonary artery |dialysis |ij |subclavian )?catheters?",
@@ -143,17 +149,18 @@ PHRASE_SETS: tuple[PhraseSet, ...] = (
     # CheXpert's phrases/mention/no_finding.txt (abridged): abnormal, but none of the 14 labels.
     PhraseSet(OTHER_FINDING, MentionKind.FINDING, (
         r"emphysema\w*", r"copd", r"hyperinflat\w*", r"hyperexpan\w*", r"scoliosis", r"kyphosis", r"hernia\w*",
-        r"granulomas?", r"bullae?", r"bullous", r"pneumomediastinum", r"pneumoperitoneum", r"free air", r"metasta\w*",
+        r"granulomas?", r"granulomatous", r"bullae?", r"bullous", r"pneumomediastinum", r"pneumoperitoneum", r"free air", r"metasta\w*",
         r"aspiration", r"bronchiectasis", r"bronchitis", r"bronchiolitis", r"cephalization", r"(?:peribronchial )?cuffing",
         r"volume loss", r"elevat(?:ion|ed) (?:of the )?(?:" + _SIDE_WORD + r" )?hemidiaphragm", r"eventration",
         r"osteopenia", r"deformit(?:y|ies)", r"contusions?", r"hematoma", r"hemorrhage", r"atheroscler\w*",
         r"calcifi\w*", r"degenerat\w*", r"osteophyt\w*",
+        r"pericardial effusions?",   # not a pleural effusion (CheXpert unmention), but abnormal
     )),
 )
 
 # Attribute mentions after these words are positional ("opacity over the heart"), not about the
 # attribute itself (CheXpert's positional unmentions for Cardiomegaly / Enlarged Cardiomediastinum).
-POSITIONAL_PREFIX = r"(?:over|overlying|overlies|in|into|behind|through|at|within|projecting over|projects over|obscur\w*)\s+(?:the\s+)?(?:left\s+|right\s+|superior\s+)?$"
+POSITIONAL_PREFIX = r"(?:over|overlying|overlies|(?<!change )(?<!changes )in|into|behind|through|at|within|projecting over|projects over|obscur\w*)\s+(?:the\s+)?(?:left\s+|right\s+|superior\s+)?$"
 
 # Words that make an ATTRIBUTE mention positive (searched near the attribute, in its clause).
 ENLARGEMENT_TERMS: tuple[str, ...] = (
@@ -168,6 +175,20 @@ STABILITY_TERMS: tuple[str, ...] = (
 )
 # How many words either side of an ATTRIBUTE mention a qualifier may be.
 ATTRIBUTE_WINDOW_WORDS = 6
+
+# ---------------------------------------------------------------------------------------------
+# Benign explanations (driftalign addition; CheXpert has only the "calcified nodule" unmention)
+# ---------------------------------------------------------------------------------------------
+
+# A Lung Lesion / Lung Opacity phrase that its own sentence explains as one of these is a
+# look-alike, not a lesion: "nodular densities consistent with old granulomatous disease",
+# "rounded opacities ... are nipple shadows". Only asserted (value 1) mentions before the
+# explanation are dropped; "possible nodule versus nipple shadow" stays uncertain.
+BENIGN_EXPLANATION = (
+    r"granulomas?|granulomatous|nipple shadows?|nipples?|skin folds?|overlapping (?:vessels|vascular|soft tissues?|structures|shadows?)"
+    r"|vascular structures|end-on vessels?|costochondral (?:calcification|cartilage)|bone islands?"
+)
+BENIGN_OBSERVATIONS: tuple[str, ...] = ("Lung Lesion", "Lung Opacity")
 
 # ---------------------------------------------------------------------------------------------
 # ConText triggers
@@ -189,11 +210,35 @@ class Direction(str, Enum):
 
 @dataclass(frozen=True)
 class TriggerSpec:
+    """One trigger term and how far it reaches.
+
+    yields_to_negation: NegBio applies its rules in three passes — pre-negation uncertainty
+    ("cannot exclude", "no new"), then negation, then post-negation uncertainty — and the first
+    that matches decides. A trigger with this flag is a post-negation uncertainty rule that can sit
+    *inside* a negated phrase ("no ... consolidation concerning for pneumonia", "no focal
+    consolidation, suspicious opacity, ... or pneumothorax", the "XXX or YYY" rule): it does not end
+    a negation's scope, and a mention covered by both is negated. Every other uncertainty trigger
+    (pre-negation rules and hedges such as "possible", "may represent") ends a negation's scope,
+    as in ConText ("no effusion, possible pneumonia").
+    list_comma: a comma-plus-severity terminator (", small left effusion") that a negated list
+    ending in "or"/"nor" ignores ("no consolidation, large effusion, or pneumothorax").
+    source: the CheXpert / NegBio pattern class the trigger re-expresses (docs list them).
+    """
+
     pattern: str
     category: Category
     direction: Direction = Direction.FORWARD
     max_words: int | None = None   # scope limit in words (None: to the end of the clause)
     comma_bounded: bool = False    # weak trigger: its scope also stops at a comma
+    yields_to_negation: bool = False
+    list_comma: bool = False
+    source: str = ""
+
+
+def alternatives(*phrases: str) -> str:
+    """One regex alternation, longest fragment first: Python's `|` takes the first alternative that
+    matches, so "no" listed before "no evidence of" would hide the longer phrase."""
+    return "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
 
 
 N, U, P, T = Category.NEGATED, Category.UNCERTAIN, Category.PSEUDO, Category.TERMINATE
@@ -201,50 +246,86 @@ F, B, BI = Direction.FORWARD, Direction.BACKWARD, Direction.BIDIRECTIONAL
 
 _SEEN = r"(?:seen|identified|appreciated|visualized|visualised|demonstrated|evident|present|detected|noted|observed|apparent)"
 _BE = r"(?:is|are|was|were|has been|have been)"
+_ASSESSED = r"(?:assessed|evaluated|visualized|visualised|seen|appreciated|demonstrated)"
+
+# NegBio's source files, for `TriggerSpec.source`.
+NEG = "NegBio negation.txt"
+PRE = "NegBio pre_negation_uncertainty.txt"
+POST = "NegBio post_negation_uncertainty.txt"
+CTX = "ConText (Harkema 2009)"
+OWN = "driftalign"
 
 TRIGGERS: tuple[TriggerSpec, ...] = (
     # --- pseudo-triggers: contain a trigger word but do not negate/hedge --------------------
-    TriggerSpec(r"no (?:significant |substantial |appreciable |definite |major )?(?:interval )?(?:change|increase|decrease|improvement|worsening|progression)", P),
-    TriggerSpec(r"not (?:significantly |appreciably |substantially )?(?:changed|increased|decreased|improved|worsened)", P),
-    TriggerSpec(r"without (?:significant |substantial |interval )?(?:change|increase|decrease|worsening)", P),
-    TriggerSpec(r"not only", P), TriggerSpec(r"gram[- ]negative", P), TriggerSpec(r"no longer intubated", P),
-    TriggerSpec(r"(?:cannot|can not|can't|could not|difficult to|unable to) (?:be )?(?:assess|assessed|evaluate|evaluated)", P),
-    TriggerSpec(r"not (?:well )?(?:assessed|evaluated)", P),
-    # --- uncertainty (longer than the negations they contain: "cannot be excluded") ----------
-    TriggerSpec(r"(?:cannot|can not|can't|could not|couldn't|not|difficult to|unable to) (?:be )?(?:entirely |completely |totally |definitely )?(?:excluded|ruled out)", U, B),
-    TriggerSpec(r"(?:cannot|can not|can't|could not|difficult to|unable to) (?:entirely |completely )?(?:exclude|rule out)", U, F),
-    TriggerSpec(r"no new", U, F),           # CheXpert pre-negation uncertainty: "no new X" -> uncertain
-    TriggerSpec(r"no evidence to rule out", U, F),
-    TriggerSpec(r"(?:may|might|could|can|would) (?:also )?(?:represent|reflect|be|indicate|relate to|include|suggest|be due to|be related to|be secondary to|have)", U, F),
-    TriggerSpec(r"(?:may|might|could)", U, F, 6),
-    TriggerSpec(r"(?:possible|possibly|probable|probably|presumed|presumably|presumptive|questionable|question of|questioned|equivocal|indeterminate|suggestion of)", U, F),
-    TriggerSpec(r"(?:suspected|suspect|suspicious for|suspicion for|suspicion of|suspicious of|concerning for|concern for|worrisome for|worrisome)", U, F),
-    TriggerSpec(r"(?:suggestive of|suggesting|suggests|suggest|raises the possibility of|raising the possibility of|possibility of)", U, F),
-    TriggerSpec(r"(?:less likely|more likely|most likely|likely|unlikely|or less likely)", U, F),
+    TriggerSpec(r"no (?:significant |substantial |appreciable |definite |major )?(?:interval )?(?:change|increase|decrease|improvement|worsening|progression)", P, source=CTX),
+    TriggerSpec(r"not (?:significantly |appreciably |substantially )?(?:changed|increased|decreased|improved|worsened)", P, source=CTX),
+    TriggerSpec(r"without (?:significant |substantial |interval )?(?:change|increase|decrease|worsening)", P, source=CTX),
+    TriggerSpec(r"not only", P, source=CTX), TriggerSpec(r"gram[- ]negative", P, source=CTX),
+    TriggerSpec(r"no longer intubated", P, source=OWN),
+    # "consistent with X" asserts X (CheXpert): "with" here is no termination term.
+    TriggerSpec(r"(?:consistent|compatible|in keeping) with", P, source=OWN),
+    TriggerSpec(r"with or without", P, source=OWN),
+    # --- pre-negation uncertainty (NegBio matches these before negation) ---------------------
+    TriggerSpec(r"(?:cannot|can not|can't|could not|couldn't|not|difficult to|unable to) (?:be )?(?:entirely |completely |totally |definitely |fully )?(?:excluded|ruled out)", U, B, source=PRE),
+    TriggerSpec(r"(?:is|are|was|were|remains?) (?:difficult|hard|impossible) to (?:exclude|rule out)", U, B, source=PRE),
+    TriggerSpec(r"(?:cannot|can not|can't|could not|difficult to|unable to) (?:entirely |completely )?(?:exclude|rule out)", U, F, source=PRE),
+    TriggerSpec(r"no new", U, F, source=PRE),           # CheXpert: "no new X" -> uncertain
+    TriggerSpec(r"no evidence to rule out", U, F, source=PRE),
+    # --- post-negation uncertainty ------------------------------------------------------------
+    TriggerSpec(r"(?:may|might|could|can|would) (?:also )?(?:represent|reflect|be|indicate|relate to|include|suggest|be due to|be related to|be secondary to|have|be consistent with|be compatible with)", U, F, source=POST),
+    # "XXX could/might/may be present", "XXX should be considered": backward.
+    TriggerSpec(r"(?:may|might|could|can|possibly) (?:also )?(?:be )?(?:present|seen|exist)", U, B, source=POST),
+    TriggerSpec(r"(?:should|must|may|might|could) (?:also )?be (?:considered|entertained|a consideration)", U, B, source=POST),
+    TriggerSpec(r"(?:may|might|could)", U, F, 6, source=POST),
+    TriggerSpec(r"(?:possible|possibly|probable|probably|presumed|presumably|presumptive|questionable|question of|questioned|equivocal|indeterminate|suggestion of|maybe)", U, F, source=POST),
+    TriggerSpec(r"(?:suspected|suspect|suspicion for|suspicion of|concern for)", U, F, source=POST),
+    # post-modifiers of a noun that a negation may already govern ("no consolidation concerning for
+    # pneumonia", "no focal opacity to suggest pneumonia", "no ... suspicious opacity ... or ...").
+    TriggerSpec(r"(?:suspicious for|suspicious of|concerning for|worrisome for|suggestive of|suggesting|to suggest|suggests|suggest|raises the possibility of|raising the possibility of|possibility of)", U, F, yields_to_negation=True, source=POST),
+    TriggerSpec(r"(?:suspicious|worrisome)", U, F, 3, yields_to_negation=True, source=POST),
+    TriggerSpec(r"favou?r(?:ed|s|ing)?(?: to (?:represent|reflect|be))?", U, F, source=POST),
+    TriggerSpec(r"(?:less likely|more likely|most likely|likely|unlikely|or less likely)", U, F, source=POST),
     # "pneumonia is likely." hedges what precedes; in "opacity is likely atelectasis" the plain
     # forward "likely" applies instead (this backward form only matches at the end of a clause).
-    TriggerSpec(r"(?:is|are|appears?|seems?) (?:less |more |most |also )?(?:likely|unlikely|possible|suspected|questioned|considered|a consideration|a possibility)(?=\s*(?:[.,;:]|$))", U, B),
-    TriggerSpec(r"(?:versus|vs\.?)", U, BI, 3, comma_bounded=True),
-    TriggerSpec(r"(?:differential diagnosis (?:includes|would include)|differential includes|differential considerations include|consider|considered|consideration of)", U, F),
-    TriggerSpec(r"(?:to )?(?:rule out|r/o|evaluate for|assess for|eval for|evaluation for)", U, F),
-    TriggerSpec(r"(?:not|less) (?:well|clearly) (?:seen|visualized|appreciated|demonstrated)", U, B),
-    TriggerSpec(r"borderline", U, F, 4),
-    # --- negation ---------------------------------------------------------------------------
-    TriggerSpec(r"(?:no|without|absence of|negative for|free of|clear of|resolution of|interval resolution of|interval removal of|removal of|rather than|no evidence of|no radiographic evidence of|no definite|no definitive|no convincing|no obvious|no focal|no signs? of|no findings? (?:of|to suggest|suggestive of)|not|nor|neither|no longer|there is no|there are no|free from|disappearance of|clearing of|clearance of|resolved|ruled out)", N, F),
-    TriggerSpec(_BE + r"? ?(?:not|no longer) (?:been )?" + _SEEN, N, B),
-    TriggerSpec(r"(?:has|have) (?:since |nearly |almost |completely |largely )?(?:resolved|cleared|been removed|been resolved|disappeared|been discontinued)", N, B),
-    TriggerSpec(r"(?:resolved|removed|absent|cleared|excluded|ruled out)", N, B, 4),
-    TriggerSpec(r"(?:is|are|was|were|appears?|remains?|otherwise|seems?) (?:now |otherwise |again |also |grossly |essentially |largely )?(?:normal|unremarkable|within normal limits|normal in size|normal size|not enlarged|of normal size|clear|top[- ]normal|upper limits of normal)", N, B),
-    TriggerSpec(r"(?:within normal limits|normal in size|not (?:enlarged|widened|dilated)|of normal size|top[- ]normal|at the upper limits? of normal|upper limits? of normal|wnl)", N, B, 5),
-    TriggerSpec(r"(?:normal|unremarkable)", N, BI, 4, comma_bounded=True),
+    TriggerSpec(r"(?:is|are|appears?|seems?) (?:less |more |most |also )?(?:likely|unlikely|possible|suspected|questioned|considered|a consideration|a possibility)(?=\s*(?:[.,;:]|$))", U, B, source=POST),
+    TriggerSpec(r"(?:versus|vs\.?)", U, BI, 3, comma_bounded=True, source=POST),
+    # CheXpert's "XXX or YYY" / "and/or" rule: both alternatives uncertain, unless negated
+    # ("no effusion or pneumothorax": negation first, as in NegBio).
+    TriggerSpec(r"(?:and/or|or)", U, BI, 3, comma_bounded=True, yields_to_negation=True, source=POST),
+    TriggerSpec(r"(?:differential diagnosis (?:includes|would include)|differential includes|differential considerations include|consider|considered|consideration of)", U, F, source=POST),
+    TriggerSpec(r"(?:to )?(?:rule out|r/o|evaluate for|assess for|eval for|evaluation for)", U, F, source=POST),
+    TriggerSpec(r"(?:clinical correlation|correlate clinically|correlate|clinically correlate)(?: is recommended)? (?:for|with)", U, F, source=POST),
+    # "XXX is poorly / incompletely evaluated", "not well visualized", "not clearly seen",
+    # "cannot be assessed": uncertain (CheXpert post-negation rules), what precedes.
+    TriggerSpec(r"(?:is|are|was|were)? ?(?:not (?:well |clearly |fully |entirely )|less (?:well |clearly )|poorly |incompletely )" + _ASSESSED, U, B, source=POST),
+    TriggerSpec(r"(?:cannot|can not|can't|could not|difficult to|unable to) (?:be )?(?:adequately |fully |well )?(?:assess|assessed|evaluate|evaluated)", U, B, source=POST),
+    TriggerSpec(r"borderline", U, F, 4, source=POST),
+    # --- negation -------------------------------------------------------------------------------
+    TriggerSpec(alternatives(
+        "no", "without", "absence of", "negative for", "free of", "clear of", "resolution of", "interval resolution of",
+        "interval removal of", "removal of", "rather than", "no evidence of", "no radiographic evidence of", "no definite",
+        "no definitive", "no convincing", "no obvious", "no focal", "no signs? of", "no findings? (?:of|to suggest|suggestive of)",
+        "not", "nor", "neither", "no longer", "there is no", "there are no", "free from", "disappearance of", "clearing of",
+        "clearance of", "no focus of", "no area of", "no development of", "without development of", "without evidence of",
+    ), N, F, source=NEG),
+    TriggerSpec(_BE + r"? ?(?:not|no longer) (?:been )?" + _SEEN, N, B, source=NEG),
+    TriggerSpec(r"(?:has|have) (?:since |nearly |almost |completely |largely )?(?:resolved|cleared|been removed|been resolved|disappeared|been discontinued)", N, B, source=NEG),
+    # "resolved pneumothorax" and "pneumothorax is resolved"; "... following chest tube removal".
+    TriggerSpec(r"(?:resolved|removed|cleared)", N, BI, 4, comma_bounded=True, source=NEG),
+    TriggerSpec(r"(?:absent|excluded|ruled out|removal)", N, B, 4, source=NEG),
+    TriggerSpec(r"(?:is|are|was|were|appears?|remains?|otherwise|seems?) (?:now |otherwise |again |also |grossly |essentially |largely )?(?:normal|unremarkable|within normal limits|normal in size|normal size|not enlarged|of normal size|clear(?! of)|top[- ]normal|upper limits of normal)", N, B, source=NEG),
+    TriggerSpec(r"(?:within normal limits|normal in size|not (?:enlarged|widened|dilated)|of normal size|top[- ]normal|at the upper limits? of normal|upper limits? of normal|wnl)", N, B, 5, source=NEG),
+    TriggerSpec(r"(?:normal|unremarkable)", N, BI, 4, comma_bounded=True, source=NEG),
     # --- terminations ------------------------------------------------------------------------
-    TriggerSpec(r"(?:but|however|although|though|except|aside from|apart from|other than|which|whereas|while|yet|nevertheless|with|;)", T),
+    TriggerSpec(r"(?:but|however|although|though|except|aside from|apart from|other than|which|whereas|while|yet|nevertheless|with|otherwise)", T, source=CTX),
+    TriggerSpec(r";", T, source=CTX),
     # "and the ...", "and there is ...", "and a small effusion ...": a new clause or item with its
     # own subject (a negated list repeats no article: "no effusion and pneumothorax").
-    TriggerSpec(r"(?:and|,) (?:the|there|this|these|a|an)", T),
+    TriggerSpec(r"(?:and|,) (?:the|there|this|these|a|an)", T, source=OWN),
     # "no pneumothorax is seen and ...": the negated clause is complete; what follows "and" is new.
-    TriggerSpec(r"(?:seen|identified|noted|present|demonstrated|visuali[sz]ed|evident|appreciated),? and", T),
+    TriggerSpec(r"(?:seen|identified|noted|present|demonstrated|visuali[sz]ed|evident|appreciated),? and", T, source=OWN),
     # ", small left effusion": a comma followed by a severity/temporal adjective starts a new item
-    # that is asserted, not part of a negated list (driftalign addition to ConText).
-    TriggerSpec(r", (?:and )?(?=(?:small|moderate|large|mild|mildly|severe|new|increas\w*|worsen\w*|persistent|stable|trace|unchanged|improv\w*|decreas\w*|residual|minimal|layering)\b)", T),
+    # that is asserted, not part of a negated list (driftalign addition to ConText) — unless the
+    # negated list goes on to "or"/"nor" ("no consolidation, large effusion, or pneumothorax").
+    TriggerSpec(r", (?:and )?(?=(?:small|moderate|large|mild|mildly|severe|new|increas\w*|worsen\w*|persistent|stable|trace|unchanged|improv\w*|decreas\w*|residual|minimal|layering)\b)", T, list_comma=True, source=OWN),
 )

@@ -26,6 +26,7 @@ from driftalign.data.schema import Study
 from driftalign.drift.errors import drift_errors, error_rates
 from driftalign.errors import DatasetError
 from driftalign.labeling import label_reports
+from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 from driftalign.metrics.accuracy import mscxrt_accuracy
 from driftalign.metrics.auc import auc_scores
 from driftalign.metrics.clinical import clinical_scores
@@ -93,9 +94,13 @@ def _nlg(pairs: list[tuple[Study, dict[str, Any]]], meteor: bool) -> tuple[dict 
 
 
 def evaluate_predictions(
-    preds: list[dict[str, Any]], dataset: Dataset, split: str | None = "test", *, nlg: bool = True, meteor: bool = True
+    preds: list[dict[str, Any]], dataset: Dataset, split: str | None = "test", *, nlg: bool = True, meteor: bool = True,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
 ) -> dict[str, Any]:
-    """All metrics of `preds` on the studies of `split` (None or "all": every study)."""
+    """All metrics of `preds` on the studies of `split` (None or "all": every study).
+
+    uncertain: what an uncertain label counts as in the clinical P/R/F1 (`labeling.uncertain`);
+    the MS-CXR-T accuracy always skips uncertain studies."""
     studies = dataset.split(split)
     if not studies:
         raise DatasetError(f"{dataset.root}: no studies in split {split!r}")
@@ -121,7 +126,8 @@ def evaluate_predictions(
         "synthetic": any(s.meta.get("synthetic") for s, _ in pairs),
         "accuracy": accuracy,
         "accuracy_detail": accuracy_detail,
-        "clinical": clinical_scores(pred_labels, ref_labels),
+        "clinical": clinical_scores(pred_labels, ref_labels, uncertain=uncertain),
+        "uncertain": UncertainPolicy(uncertain).value,
         "drift_errors": error_rates(drift_errors([p["text"] for _, p in pairs], [s for s, _ in pairs])),
     }
     result["nlg"], result["n_nlg"] = _nlg(pairs, meteor) if nlg else (None, 0)
