@@ -307,3 +307,24 @@ def test_default_path_runs_the_vision_tower_once_per_study_and_one_answer_forwar
         model_answer_logps(model, flat)
         assert images_seen == [9]                                       # the flat path: once per candidate
     h1.remove(), h2.remove()
+
+
+def test_interrupted_full_finetune_resumes_to_the_same_weights(world, tmp_path):
+    """A full fine-tune stopped at a checkpoint and resumed ends with the weights of an uninterrupted run."""
+    from safetensors.torch import load_file
+
+    kw = dict(lora=False, lr=1e-3, save_steps=2, max_steps=4)
+    run_apo(_cfg(world, tmp_path / "straight", **kw))
+
+    class StopAt2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step == 2
+
+    run_apo(_cfg(world, tmp_path / "resumed", **kw), callbacks=[StopAt2()])
+    assert (tmp_path / "resumed" / "checkpoint-2").is_dir()
+    run_apo(_cfg(world, tmp_path / "resumed", **kw))
+    a = load_file(tmp_path / "straight" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    changed = load_file(world["student"] / "model.safetensors")
+    assert any(not torch.allclose(a[k], changed[k]) for k in a)          # training moved the weights
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

@@ -199,6 +199,24 @@ def test_interrupted_run_resumes_to_the_same_loss_curve(student: Path, world: Pa
     assert a[6] < a[1] - 0.1  # the curve really moves (lr 1e-2), so equality is not trivial
 
 
+@pytest.mark.parametrize("freeze_vision", [True, False])
+def test_interrupted_full_finetune_resumes_to_the_same_loss_curve(student: Path, world: Path, tmp_path: Path,
+                                                                   freeze_vision: bool) -> None:
+    """Full fine-tuning checkpoints hold the model in the checkpoint key format (`visual.*`): resume must
+    load every weight back, not leave the missing ones at their initial values."""
+    kw = dict(lr=1e-2, lora=False, freeze_vision=freeze_vision)
+    run_spd(_cfg(student, world, tmp_path / "straight", **kw))
+    run_spd(_cfg(student, world, tmp_path / "resumed", **kw), callbacks=[StopAt(3)])
+    run_spd(_cfg(student, world, tmp_path / "resumed", **kw))
+    a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "resumed")
+    for step in a:
+        assert b[step] == pytest.approx(a[step], abs=1e-4), step
+    final_a = load_file(tmp_path / "straight" / "final" / "model.safetensors")
+    final_b = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    assert all(torch.allclose(final_a[k], final_b[k], atol=1e-4) for k in final_a)
+
+
 def test_cli_spd_single_teacher(student: Path, world: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "single"
     cli_main(["spd", "--model", str(student), "--data", str(world), "--out", str(out), "--teachers", "sim-a",

@@ -137,6 +137,42 @@ def resume_checkpoint(cfg: TrainingStageConfig) -> str | None:
     return get_last_checkpoint(str(cfg.out))
 
 
+class _DropReloadWarnings:
+    """logging filter: the Trainer's missing/unexpected-key warnings of a checkpoint we reloaded ourselves."""
+
+    def filter(self, record) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("There were missing keys in the checkpoint")
+                    or msg.startswith("There were unexpected keys in the checkpoint"))
+
+
+def restore_checkpoint_weights(model, checkpoint: str | None) -> None:
+    """Load a full-model checkpoint's weights into `model` (in place) before `Trainer.train(resume_from_checkpoint=...)`.
+
+    Why: transformers 5.23's Trainer reloads `checkpoint-*/model.safetensors` with a plain
+    `load_state_dict(strict=False)`, without the key conversion `from_pretrained` applies. A
+    Qwen2.5-VL checkpoint is saved under its hub names (`visual.*`, `model.layers.*`), which differ
+    from the module names (`model.visual.*`, `model.language_model.*`), so every weight silently
+    stayed at its pre-training value on resume (tests/test_spd.py::test_interrupted_full_finetune_*).
+    Here the checkpoint goes through `from_pretrained` (with its conversion) and is copied in strictly;
+    the Trainer's own reload then matches nothing, and its key warnings are dropped. LoRA
+    checkpoints (adapter files, no model.safetensors) are peft's business and untouched.
+    """
+    import logging
+
+    if checkpoint is None:
+        return
+    ckpt = Path(checkpoint)
+    if not ((ckpt / "model.safetensors").is_file() or (ckpt / "model.safetensors.index.json").is_file()):
+        return
+    target = model.get_base_model() if hasattr(model, "get_base_model") else model
+    dtype = next(target.parameters()).dtype
+    loaded = type(target).from_pretrained(ckpt, dtype=dtype)
+    target.load_state_dict(loaded.state_dict(), strict=True)
+    del loaded
+    logging.getLogger("transformers.trainer").addFilter(_DropReloadWarnings())
+
+
 @dataclass(frozen=True)
 class TrainingSummary:
     """What a finished training stage reports (the CLI prints `line()`)."""

@@ -23,6 +23,7 @@ from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
     prepare_model,
+    restore_checkpoint_weights,
     resume_checkpoint,
     training_arguments,
 )
@@ -138,7 +139,9 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
         callbacks=callbacks,
     )
     _log_rank(len(examples))
-    result = trainer.train(resume_from_checkpoint=resume_checkpoint(cfg))
+    checkpoint = resume_checkpoint(cfg)
+    restore_checkpoint_weights(model, checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = save_final(trainer, processor, cfg)
     return TrainingSummary(
         out=cfg.out,
