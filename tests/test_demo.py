@@ -24,6 +24,7 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     assert verdict["run"] == "apo-uniform" and isinstance(verdict["beat_spd"], bool)
     assert verdict["avg_accuracy"]["lo"] <= verdict["avg_accuracy"]["diff"] <= verdict["avg_accuracy"]["hi"]
     assert "apo-uniform beat SPD on this run: " in capsys.readouterr().out
+    assert "Trained on SYNTHETIC data" in (out / "spd" / "final" / "README.md").read_text()
     for path in ("world/trajectories.jsonl", "teacher_requests.jsonl", "drift/drift.json", "spd/final/config.json",
                  "consensus/vote.jsonl", "apo-uniform/final/config.json", "eval/spd.json", "preds/apo-uniform.jsonl"):
         assert (out / path).exists(), path

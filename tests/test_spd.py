@@ -317,3 +317,15 @@ def load_student_fp32(path: Path):
     from driftalign.models import load_student
 
     return load_student(path, dtype=torch.float32)
+
+
+def test_final_model_has_a_model_card(student: Path, world: Path, tmp_path: Path) -> None:
+    import yaml
+
+    out = tmp_path / "carded"
+    run_spd(_cfg(student, world, out, max_steps=1, lora=False))
+    card = (out / "final" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "image-text-to-text"
+    assert "spd" in meta["tags"] and meta["datasets"] == [world.name]
+    assert "## Training configuration" in card and "max_steps: 1" in card and "Supervised pre-distillation" in card

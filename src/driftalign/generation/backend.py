@@ -61,7 +61,10 @@ BACKENDS: tuple[str, ...] = ("transformers", "vllm")
 
 
 def make_backend(name: str, model_dir: str, sampling: SamplingConfig) -> GenerationBackend:
-    """Build a backend by name from a model directory."""
+    """Build a backend by name from a model directory (or a training output directory: its final/)."""
+    from driftalign.models.load import model_dir as resolve
+
+    model_dir = str(resolve(model_dir))
     if name == "transformers":
         from driftalign.generation.transformers_backend import TransformersBackend
 

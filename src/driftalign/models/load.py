@@ -2,6 +2,7 @@
 
 One path for every model: a tiny preset built by `build_student`, an SPD/APO output, or a local
 Qwen2.5-VL-7B-Instruct directory all go through `AutoModelForImageTextToText` and `AutoProcessor`.
+Every `--model` takes a model directory or a training output directory (`model_dir`: its final/).
 Loading is always local (`local_files_only=True`): nothing is fetched from a hub.
 """
 
@@ -16,12 +17,28 @@ from driftalign.errors import ConfigError
 from driftalign.models.processor import register_processor
 
 
-def load_processor(path: str | Path) -> ProcessorMixin:
-    """AutoProcessor from a local directory; fails clearly if only a tokenizer came back."""
-    register_processor()
+FINAL_DIR = "final"   # where SPD / APO write their trained model inside --out
+
+
+def model_dir(path: str | Path) -> Path:
+    """The model directory `path` names: itself if it holds config.json, its final/ if it is a training
+    output directory (SPD / APO --out); otherwise a ConfigError saying which of the two was expected."""
     path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"{path}: model directory not found")
+    if (path / "config.json").is_file():
+        return path
+    if (path / FINAL_DIR / "config.json").is_file():
+        return path / FINAL_DIR
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; expected a model directory (config.json) or a training output "
+                          f"directory (with {FINAL_DIR}/config.json)")
+    raise ConfigError(f"{path}: neither a model directory (no config.json) nor a training output directory "
+                      f"(no {FINAL_DIR}/config.json; is the training finished?)")
+
+
+def load_processor(path: str | Path) -> ProcessorMixin:
+    """AutoProcessor from a local model (or training output) directory; fails clearly if only a tokenizer came back."""
+    register_processor()
+    path = model_dir(path)
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as e:
@@ -35,10 +52,8 @@ def load_processor(path: str | Path) -> ProcessorMixin:
 
 
 def load_model(path: str | Path, dtype: torch.dtype | str = "auto") -> PreTrainedModel:
-    """AutoModelForImageTextToText from a local directory (safetensors)."""
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"{path}: no config.json, not a model directory")
+    """AutoModelForImageTextToText from a local model (or training output) directory (safetensors)."""
+    path = model_dir(path)
     return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, local_files_only=True)
 
 

@@ -99,10 +99,10 @@ class APOConfig(TrainingStageConfig):
 
 
 def resolve_model_dir(path: Path) -> Path:
-    """Accept an SPD/APO output directory (uses its final/ model) or a model directory."""
-    if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
-        return path / "final"
-    return path
+    """Accept an SPD/APO output directory (uses its final/ model) or a model directory (`models.load.model_dir`)."""
+    from driftalign.models.load import model_dir
+
+    return model_dir(path)
 
 
 # ---- examples --------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class SPDTrainer(Trainer):
 
 
 def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
-    """Save OUT/final (a plain model + processor) and, with LoRA, OUT/adapter. Call on every rank.
+    """Save OUT/final (a plain model + processor + model card) and, with LoRA, OUT/adapter. Call on every rank.
 
     `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes from the main
     process; with LoRA the merge is done from the saved files (`merge_adapter`), so it does not
@@ -103,7 +103,10 @@ def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
     else:
         trainer.save_model(str(final_dir))
     if trainer.is_world_process_zero():
+        from driftalign.models.model_card import write_model_card
+
         processor.save_pretrained(final_dir)
+        write_model_card(cfg, final_dir)
     trainer.accelerator.wait_for_everyone()
     return final_dir
 
