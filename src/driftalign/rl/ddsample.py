@@ -25,6 +25,7 @@ would have produced (the torch RNG state differs).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -117,8 +118,6 @@ def samples_key(cfg: DDSampleConfig) -> dict[str, Any]:
 
 
 def _check_key(out: Path, key: dict[str, Any]) -> None:
-    import json
-
     path = out / KEY_FILE
     if not path.is_file():
         raise ConfigError(f"{out / SAMPLES_FILE}: exists without {KEY_FILE}; delete it or choose another --out")
