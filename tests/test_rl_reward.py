@@ -12,8 +12,8 @@ import math
 import pytest
 
 from driftalign.errors import ConfigError
-from driftalign.metrics.clinical import clinical_scores
 from driftalign.labeling import label_reports
+from driftalign.metrics.clinical import clinical_scores
 from driftalign.rl.reward import RewardSchedule, bleu2, clinical_reward, reward_terms
 
 REF = "Small left pleural effusion. No pneumothorax."
