@@ -91,10 +91,10 @@ def test_draw_by_rank_without_replacement_is_seeded_and_log_rank_distributed():
     a = draw_by_rank(10, 4, np.random.default_rng(7))
     assert len(set(a.tolist())) == 4 and a.tolist() == draw_by_rank(10, 4, np.random.default_rng(7)).tolist()
     assert sorted(draw_by_rank(5, 5, np.random.default_rng(0)).tolist()) == [0, 1, 2, 3, 4]
-    # a single draw out of 3 lands on rank 1 with P = 0.4693 (+- 0.007 = 2 sd at 20,000 draws)
+    # a single draw out of 3 lands on rank 1 with P = 0.4693 (sd 0.007 at 5,000 draws; tolerance ~3 sd)
     rng = np.random.default_rng(0)
-    firsts = np.array([draw_by_rank(3, 1, rng)[0] for _ in range(20_000)])
-    assert np.bincount(firsts, minlength=3) / 20_000 == pytest.approx([0.4693, 0.2961, 0.2346], abs=0.01)
+    firsts = np.array([draw_by_rank(3, 1, rng)[0] for _ in range(5_000)])
+    assert np.bincount(firsts, minlength=3) / 5_000 == pytest.approx([0.4693, 0.2961, 0.2346], abs=0.02)
     with pytest.raises(ValueError, match="without replacement"):
         draw_by_rank(3, 4, rng)
 
