@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "generate": "driftalign.cli.student_commands",
     "consensus": "driftalign.cli.apo_commands",
     "apo": "driftalign.cli.apo_commands",
+    "ddsample": "driftalign.cli.deer_commands",
     "eval": "driftalign.cli.eval_commands",
 }
 

@@ -1,6 +1,7 @@
 """What an uncertain label (-1) counts as: one setting for every stage that turns labels into
-decisions — eval's clinical P/R/F1, drift's per-teacher assertions, the vote consensus and the
-(future) DEER reward.
+decisions — eval's clinical P/R/F1, drift's per-teacher assertions, the vote consensus, and
+DEER's reward and DDSampling diversity (`rl.reward`, `rl.diversity`: those two default to
+POSITIVE, as the DEER issue asks; see docs/deer.md).
 
 * NEGATIVE (default): only 1 is positive; -1, 0 and None are "not positive". This is the
   convention of the published report-generation metrics this project reproduces (R2Gen /
