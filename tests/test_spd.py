@@ -221,8 +221,12 @@ def test_cli_spd_single_teacher(student: Path, world: Path, tmp_path: Path, caps
     out = tmp_path / "single"
     cli_main(["spd", "--model", str(student), "--data", str(world), "--out", str(out), "--teachers", "sim-a",
               "--full", "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3"])
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out
+    line = printed.strip().splitlines()[-1]
     assert line.startswith("done: 2 steps, train loss ") and "examples/s, 8 examples" in line
+    assert "{'loss'" not in printed and "'train_runtime'" not in printed       # no Trainer dicts on the console
+    logged = [json.loads(x) for x in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert any("loss" in r for r in logged) and any("train_runtime" in r for r in logged)
     saved = (out / "driftalign_config.yaml").read_text()
     assert "teachers: sim-a" in saved and "lora: false" in saved and "max_steps: 2" in saved
 

@@ -55,12 +55,29 @@ class StageGroup(click.Group):
         raise RuntimeError(f"{module} does not define the command {name!r}")
 
 
+def quiet_libraries(verbose: bool) -> None:
+    """Unless --verbose: transformers logs errors only and shows no per-file progress bars ("Loading
+    weights", "Writing model shards"); the trainers show one rich progress line per stage
+    (`training.common.quiet_trainer`) and log everything to OUT/trainer_log.jsonl. Environment
+    variables, so that no library is imported before a command needs it; a value the user set wins."""
+    import os
+
+    if verbose:
+        os.environ["DRIFTALIGN_VERBOSE"] = "1"
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 @click.group(cls=StageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="driftalign")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="show the libraries' own logs and progress bars (transformers, Trainer)")
+def cli(verbose: bool) -> None:
     """driftalign: distil a vision-language student from several drifting teachers (APO),
     then fine-tune it with clinically weighted RL (DEER). All data here is synthetic unless
     you point it at your own dataset directory."""
+    quiet_libraries(verbose)
 
 
 def main(argv: list[str] | None = None) -> None:

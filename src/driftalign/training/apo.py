@@ -49,6 +49,7 @@ from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
     prepare_model,
+    quiet_trainer,
     restore_checkpoint_weights,
     resume_checkpoint,
     training_arguments,
@@ -288,6 +289,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
         write_json(cfg.out / APO_STATE_FILE, reference)
     trainer = APOTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=callbacks,
                          beta=cfg.beta, teachers=teachers, sft_weight=cfg.sft_weight)
+    quiet_trainer(trainer, "apo")
     restore_checkpoint_weights(model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = save_final(trainer, processor, cfg)

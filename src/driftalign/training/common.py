@@ -117,6 +117,71 @@ def training_arguments(cfg: TrainingStageConfig) -> TrainingArguments:
     )
 
 
+VERBOSE_ENV = "DRIFTALIGN_VERBOSE"   # set by `driftalign --verbose`: keep transformers' own bars and printed logs
+
+
+class RichProgress:
+    """A transformers `TrainerCallback`: one rich progress line per training stage (steps, loss, ETA) in
+    place of the Trainer's tqdm bar and printed log dicts; every log dict goes to OUT/trainer_log.jsonl."""
+
+    def __init__(self, name: str, log_path: Path):
+        self.name, self.log_path = name, log_path
+        self.progress = None
+        self.task = None
+
+    def _callback(self):   # subclassed lazily so that importing this module does not import transformers
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class _Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                if not state.is_world_process_zero:
+                    return
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+                outer.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                          TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+                outer.task = outer.progress.add_task(outer.name, total=state.max_steps, completed=state.global_step,
+                                                     loss="-")
+                outer.progress.start()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if outer.progress is not None:
+                    outer.progress.update(outer.task, completed=state.global_step)
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if not state.is_world_process_zero or not logs:
+                    return
+                import json
+
+                outer.log_path.parent.mkdir(parents=True, exist_ok=True)
+                with outer.log_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+                if outer.progress is not None and "loss" in logs:
+                    outer.progress.update(outer.task, loss=f"{float(logs['loss']):.4f}")
+
+            def on_train_end(self, args, state, control, **kwargs):
+                if outer.progress is not None:
+                    outer.progress.stop()
+                    outer.progress = None
+
+        return _Callback()
+
+
+def quiet_trainer(trainer, name: str) -> None:
+    """Replace the Trainer's console output by a `RichProgress` line (unless `driftalign --verbose`)."""
+    import os
+
+    if os.environ.get(VERBOSE_ENV):
+        return
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(RichProgress(name, Path(trainer.args.output_dir) / "trainer_log.jsonl")._callback())
+
+
 def prepare_model(model: PreTrainedModel, cfg: TrainingStageConfig) -> torch.nn.Module:
     """LoRA on the language model (vision frozen by PEFT), or full fine-tuning with optional vision freeze."""
     from driftalign.models.lora import apply_lora, freeze_vision_tower

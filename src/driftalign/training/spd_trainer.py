@@ -23,6 +23,7 @@ from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
     prepare_model,
+    quiet_trainer,
     restore_checkpoint_weights,
     resume_checkpoint,
     training_arguments,
@@ -142,6 +143,7 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
         callbacks=callbacks,
     )
     _log_rank(len(examples))
+    quiet_trainer(trainer, "spd")
     checkpoint = resume_checkpoint(cfg)
     restore_checkpoint_weights(model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
