@@ -57,7 +57,8 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
                                             "reward; eval's default is negative)")
     subset: Path | None = Field(None, description="SUBSET.jsonl from `driftalign ddsample`: train on these studies "
                                                   "only [all studies of --split]")
-    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (memory for time)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass "
+                                                            "(memory for time)")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper RL: {GRPO_LR}]")
     max_length: int | None = Field(None, description="not used by grpo (prompts are never cut; completions end at "
                                                      "--max-new-tokens): giving it is an error")
@@ -120,14 +121,15 @@ def grpo_studies(ds: Dataset, split: str, subset: Path | None = None) -> tuple[l
             if sid not in known:
                 raise DatasetError(f"--subset {subset}: study {sid!r} is not in {ds.root / STUDIES_FILE}")
             if sid not in in_split:
-                raise DatasetError(f"--subset {subset}: study {sid!r} is in split {known[sid].split!r}, not --split {split!r}")
+                raise DatasetError(f"--subset {subset}: study {sid!r} is in split {known[sid].split!r}, "
+                                   f"not --split {split!r}")
             chosen.append(in_split[sid])
     studies = [GRPOStudy(s.study_id, s.report) for s in chosen if s.report.strip()]
     skipped = [s.study_id for s in chosen if not s.report.strip()]
     if not studies:
         where = f"--subset {subset}" if subset is not None else f"split {split!r}"
-        raise DatasetError(f"{ds.root / STUDIES_FILE}: no study of {where} has a reference report (findings/impression) "
-                           "to score completions against")
+        raise DatasetError(f"{ds.root / STUDIES_FILE}: no study of {where} has a reference report "
+                           "(findings/impression) to score completions against")
     return studies, skipped
 
 

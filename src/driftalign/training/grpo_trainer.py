@@ -63,7 +63,8 @@ def group_token_advantages(advantages_N: torch.Tensor, completion_ids_NT: torch.
     """
     n, t = completion_ids_NT.shape
     if advantages_N.shape != (n,) or mask_NT.shape != (n, t):
-        raise ValueError(f"advantages {tuple(advantages_N.shape)}, ids {(n, t)}, mask {tuple(mask_NT.shape)} do not match")
+        raise ValueError(f"advantages {tuple(advantages_N.shape)}, ids {(n, t)}, mask {tuple(mask_NT.shape)} "
+                         "do not match")
     if n % group_size:
         raise ValueError(f"{n} completions are not whole groups of {group_size}")
     ids, keep, adv = completion_ids_NT.cpu(), mask_NT.bool().cpu(), advantages_N.detach().float().cpu()
