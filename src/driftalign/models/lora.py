@@ -46,16 +46,20 @@ def language_model_lora_regex(model: torch.nn.Module) -> str:
     return rf"^(?:.*\.)?{LANGUAGE_MODEL_KEY}\.(?:.*\.)?(?:{leaves})$"
 
 
+def lora_config(model: torch.nn.Module, r: int = 8, alpha: int = 32, dropout: float = 0.1) -> LoraConfig:
+    """The LoRA config of `apply_lora` (language model's linear layers only), e.g. for a trainer that applies it."""
+    return LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=language_model_lora_regex(model),
+        bias="none", task_type="CAUSAL_LM",
+    )
+
+
 def apply_lora(model: PreTrainedModel, r: int = 8, alpha: int = 32, dropout: float = 0.1) -> PeftModel:
     """Wrap `model` with LoRA (paper: r 8, alpha 32, dropout 0.1) on the language model's linear layers.
 
     Everything else, the vision tower included, is frozen by PEFT.
     """
-    config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=language_model_lora_regex(model),
-        bias="none", task_type="CAUSAL_LM",
-    )
-    peft_model = get_peft_model(model, config)
+    peft_model = get_peft_model(model, lora_config(model, r, alpha, dropout))
     targeted = [n for n, m in peft_model.named_modules() if hasattr(m, "lora_A") and is_vision_name(n)]
     if targeted:  # a guard for model families whose vision tower sits under 'language_model'
         raise ConfigError(f"LoRA would adapt vision modules: {targeted[:3]}")
@@ -70,6 +74,19 @@ def freeze_vision_tower(model: torch.nn.Module) -> int:
             param.requires_grad_(False)
             frozen += 1
     return frozen
+
+
+def train_only_vision(model: torch.nn.Module) -> int:
+    """Train the vision tower (encoder + its projector/merger) only: every other parameter, the whole language
+    model included, gets requires_grad=False (DEER's SFT cold start). Returns how many tensors stay trainable."""
+    trainable = 0
+    for name, param in model.named_parameters():
+        keep = is_vision_name(name)
+        param.requires_grad_(keep)
+        trainable += keep
+    if not trainable:
+        raise ConfigError(f"{type(model).__name__}: no vision-tower parameters (none under {VISION_KEYS}) to train")
+    return trainable
 
 
 def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:

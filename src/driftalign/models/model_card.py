@@ -2,7 +2,7 @@
 
 Hugging Face front matter (library, pipeline tag, base model, tags, datasets) and a body with the
 method, the data (and whether it is SYNTHETIC), the resolved stage config and how driftalign
-evaluates such a model. Written by `training.spd_trainer.save_final` for SPD and APO.
+evaluates such a model. Written by `training.spd_trainer.save_final` for SPD, APO and GRPO.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ METHODS = {
     "APOConfig": ("apo", "Autonomous Preference Optimization (APO, eq. 7-11): a multi-negative Plackett-Luce "
                          "objective that raises the consensus trajectory t+ over every teacher's trajectory, "
                          "against the frozen SPD model as reference."),
+    "DiTPOConfig": ("grpo", "GRPO with DEER's clinical reward (label F1 of the 14 CheXpert observations, + gamma * "
+                            "BLEU-2 in phase 2) against each study's reference report; with --token-weights tfidf "
+                            "the advantage is re-weighted per token by TF-IDF over the group (DiTPO)."),
 }
 EVALUATION = ("`driftalign generate` (greedy) + `driftalign eval`: balanced top-1 accuracy per MS-CXR-T finding "
               "(Consolidation, Pleural Effusion, Pneumonia, Pneumothorax, Edema), clinical precision / recall / F1 "

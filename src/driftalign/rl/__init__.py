@@ -7,7 +7,7 @@
 * `loss`          — DiTPO's PPO-clipped surrogate with token advantages (+ optional k3 KL)
 * `reward`        — the clinical reward F1 + gamma * BLEU-2 (eq. 1) and its two-phase schedule
 
-See docs/deer.md for the equations -> functions map and what is not built yet.
+See docs/deer.md for the equations -> functions map; the trainer is `training.grpo_trainer` (`driftalign grpo`).
 """
 
 from driftalign.rl.advantages import group_advantages, token_advantages

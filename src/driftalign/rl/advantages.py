@@ -20,7 +20,7 @@ def group_advantages(rewards_G: torch.Tensor, eps: float = 1e-4) -> torch.Tensor
     std is the SAMPLE std (Bessel, ddof = 1) and eps is added to it, not under a square root:
     exactly what TRL 1.16's GRPOTrainer computes (`nanstd` with Bessel's correction, then
     `advantages / (std_rewards + 1e-4)`, scale_rewards="group"), so advantages from this function
-    and from the trainer that will consume them agree. (Population std would scale every advantage
+    and from the trainer that consumes them (`driftalign grpo`) agree. (Population std would scale every advantage
     by sqrt(G / (G - 1)): 1.054 at G = 10, a learning-rate-sized difference, not a sign one.)
 
     All-equal rewards give exactly zeros (the numerator is 0): a group that cannot tell its

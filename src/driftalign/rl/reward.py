@@ -105,7 +105,7 @@ def _check_lengths(completions: Sequence[str], references: Sequence[str]) -> Non
 class RewardSchedule(StageConfig):
     """DEER's two reward phases: gamma = `gamma_phase1` for optimizer steps < `switch_step`, then
     `gamma_phase2` (paper: 0 then 0.25). The paper gives no switch step, so it has no default.
-    Fields are flat (not nested) so a future DiTPO stage config can inherit them as flags."""
+    Fields are flat (not nested) so `training.grpo.DiTPOConfig` inherits them as flags."""
 
     gamma_phase1: float = Field(0.0, ge=0, description="BLEU-2 weight gamma of phase 1 (paper: 0, label F1 only)")
     gamma_phase2: float = Field(0.25, ge=0, description="BLEU-2 weight gamma of phase 2 (paper: 0.25)")

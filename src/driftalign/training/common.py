@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -80,13 +80,13 @@ class TrainingStageConfig(StageConfig):
         return self.lr if self.lr is not None else self.default_lr()
 
 
-def training_arguments(cfg: TrainingStageConfig) -> TrainingArguments:
-    """TrainingArguments for `cfg` (paper optimiser; CPU when no GPU; no dataloader workers on CPU)."""
+def training_argument_values(cfg: TrainingStageConfig) -> dict[str, Any]:
+    """The keyword arguments `training_arguments` passes to `TrainingArguments` (paper optimiser; CPU when no
+    GPU; no dataloader workers on CPU). GRPO passes the same values to TRL's `GRPOConfig` (a subclass)."""
     import torch
-    from transformers import TrainingArguments
 
     on_cpu = not torch.cuda.is_available()
-    return TrainingArguments(
+    return dict(
         output_dir=str(cfg.out),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
@@ -180,6 +180,11 @@ def quiet_trainer(trainer, name: str) -> None:
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(RichProgress(name, Path(trainer.args.output_dir) / "trainer_log.jsonl")._callback())
+def training_arguments(cfg: TrainingStageConfig) -> TrainingArguments:
+    """TrainingArguments for `cfg` (`training_argument_values`)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(**training_argument_values(cfg))
 
 
 def prepare_model(model: PreTrainedModel, cfg: TrainingStageConfig) -> torch.nn.Module:

@@ -14,6 +14,9 @@ example per study): the *oracle* run, a student given perfect supervision with t
 Its accuracy is the ceiling any teacher-side method can reach with this student and recipe; the
 gap between it and SPD on the teachers is the loss the student inherits from its teachers.
 
+`--targets reference --full --train-only vision` is DEER's SFT cold start: the vision encoder and its
+projector learn from the reference reports while the whole language model stays frozen.
+
 This module holds the config and the example selection; `training.spd_trainer.run_spd` runs
 the training. The loop is transformers' `Trainer` with `VisionChatCollator`: checkpointing, `--resume`,
 gradient accumulation with the loss normalised by the number of answer tokens across the whole
@@ -24,9 +27,9 @@ accumulated batch (Trainer's `num_items_in_batch`), logging and `accelerate laun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset
 from driftalign.errors import ConfigError, DatasetError
@@ -41,6 +44,21 @@ class SPDConfig(TrainingStageConfig):
                                 "reference reports (the oracle ceiling)")
     teachers: str = Field("all", description="'all' or a comma-separated list of teacher names (e.g. sim-gpt-5)")
     keep_refusals: bool = Field(False, description="also train on trajectories flagged as refusals")
+    train_only: Literal["vision"] | None = Field(
+        None, description="train only this part of the model: 'vision' = the vision encoder and its projector, "
+                          "language model frozen (DEER's SFT cold start; needs --full); unset: as --lora/--full say")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vision_only_unfreezes_vision(cls, values: Any) -> Any:
+        """--train-only vision implies --no-freeze-vision (so the resolved config says what is trained)."""
+        if isinstance(values, dict) and values.get("train_only") == "vision":
+            if values.get("lora", True):
+                raise ValueError("--train-only vision needs --full: LoRA adapts the language model, which stays frozen")
+            if values.get("freeze_vision"):
+                raise ValueError("--train-only vision trains the vision tower: drop --freeze-vision")
+            values = {**values, "freeze_vision": False}
+        return values
 
     def teacher_names(self) -> list[str] | None:
         """None for all teachers, else the listed names."""

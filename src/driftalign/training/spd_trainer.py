@@ -16,7 +16,7 @@ from transformers import Trainer, TrainerCallback, set_seed
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.models.load import load_student
-from driftalign.models.lora import merge_adapter, trainable_parameter_count
+from driftalign.models.lora import merge_adapter, train_only_vision, trainable_parameter_count
 from driftalign.training.chat import PromptCache, encode_example
 from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
@@ -129,6 +129,8 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
     model, processor = load_student(cfg.model)
     set_seed(cfg.seed)  # LoRA's init draws from the global RNG: seed it, or the run depends on what ran before
     model = prepare_model(model, cfg)
+    if cfg.train_only == "vision":
+        train_only_vision(model)
     trainable, total = trainable_parameter_count(model)
     log.info("spd: %d examples, %d/%d trainable parameters", len(examples), trainable, total)
     args = training_arguments(cfg)
