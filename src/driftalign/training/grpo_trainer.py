@@ -39,6 +39,7 @@ from driftalign.rl import tfidf_token_weights, token_advantages
 from driftalign.training.common import (
     TrainingSummary,
     prepare_model,
+    quiet_trainer,
     restore_checkpoint_weights,
     resume_checkpoint,
     training_argument_values,
@@ -184,6 +185,7 @@ def run_grpo(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = None) -
         save_config(cfg, cfg.out)
         write_json(cfg.out / DATA_FILE, data)
     checkpoint = resume_checkpoint(cfg)
+    quiet_trainer(trainer, "grpo")
     restore_checkpoint_weights(trainer.model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = save_final(trainer, load_processor(data["model"]), cfg)  # the processor as loaded (not left-padding)
