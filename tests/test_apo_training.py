@@ -328,3 +328,9 @@ def test_interrupted_full_finetune_resumes_to_the_same_weights(world, tmp_path):
     changed = load_file(world["student"] / "model.safetensors")
     assert any(not torch.allclose(a[k], changed[k]) for k in a)          # training moved the weights
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_max_studies_trains_and_fills_the_reference_for_a_seeded_subset(world, tmp_path):
+    summary = run_apo(_cfg(world, tmp_path / "sub", max_steps=1, max_studies=2))
+    state = json.loads((tmp_path / "sub" / APO_STATE_FILE).read_text())
+    assert summary.n_examples == 2 and state["computed_studies"] == 2

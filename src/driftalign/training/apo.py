@@ -24,7 +24,9 @@ Paper defaults: lr 2e-5, no warm-up, vision tower frozen, AdamW (0.9, 0.98), wd 
 
 from __future__ import annotations
 
+
 import logging
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +80,8 @@ class APOConfig(TrainingStageConfig):
         "uniform", description="teacher weights w_u: uniform (paper), drift (grows with disagreement from t+) "
                                "or errors (only trajectories t+ says are wrong)")
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
+    max_studies: int | None = Field(None, ge=1, description="train on a seeded random subset of this many studies "
+                                    "(and compute reference log-probs only for them); default: every study")
     negative_tokens: NegativeTokens = Field(
         "all", description="which of a negative's tokens enter its log-probability: all (paper), drifting (only "
                            "its sentences that drift from t+; negatives without one are dropped) or unshared (not "
@@ -270,6 +274,9 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     ds = load_dataset(cfg.data, verify_images=False)
     rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus,
                     cfg.negative_tokens)
+    if cfg.max_studies is not None and cfg.max_studies < len(rows):
+        keep = sorted(random.Random(cfg.seed).sample(range(len(rows)), cfg.max_studies))
+        rows = [rows[i] for i in keep]
     model, processor = load_student(model_dir, dtype=torch.float32)
     model = prepare_model(model, cfg)
     teachers = sorted({t for r in rows for t in r.teachers})
