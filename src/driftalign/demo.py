@@ -49,7 +49,7 @@ class DemoConfig(StageConfig):
     vision_pretrain_steps: int = Field(1000, ge=1, description="vision pretraining steps (batch 32)")
     seed: int = Field(0, description="seed of the world, the teachers and the training runs")
     image_size: int = Field(64, description="rendered image size in pixels")
-    spd_steps: int = Field(1500, ge=1, description="SPD optimiser steps (full fine-tuning of the language model)")
+    spd_steps: int = Field(1200, ge=1, description="SPD optimiser steps (full fine-tuning of the language model)")
     spd_lr: float = Field(2e-3, gt=0, description="SPD learning rate (a randomly initialised language model needs a large one)")
     batch_size: int = Field(8, ge=1, description="SPD examples per step")
     apo_steps: int = Field(150, ge=1, description="APO optimiser steps per variant")
@@ -149,7 +149,8 @@ def _apo(cfg: DemoConfig, world: Path, spd: Path, consensus: Path, out: Path, we
     run_apo(APOConfig(model=spd, data=world, consensus=consensus, out=out, weights=weights, beta=cfg.beta,
                       reference_cache=out.parent / "apo-reference-cache",  # shared: same SPD model, same t+
                       lora=False, freeze_vision=True, lr=cfg.apo_lr, batch_size=cfg.apo_batch_size,
-                      max_steps=cfg.apo_steps, sft_weight=cfg.sft_weight, seed=cfg.seed,
+                      max_steps=cfg.apo_steps, max_studies=cfg.apo_steps * cfg.apo_batch_size,
+                      sft_weight=cfg.sft_weight, seed=cfg.seed,
                       save_steps=max(cfg.apo_steps // 2, 1), logging_steps=max(cfg.apo_steps // 10, 1)))
 
 
