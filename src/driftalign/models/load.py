@@ -38,7 +38,11 @@ def model_dir(path: str | Path) -> Path:
 def load_processor(path: str | Path) -> ProcessorMixin:
     """AutoProcessor from a local model (or training output) directory; fails clearly if only a tokenizer came back."""
     register_processor()
-    path = model_dir(path)
+    path = Path(path)
+    if not (path / "config.json").is_file() and (path / FINAL_DIR / "config.json").is_file():
+        path = path / FINAL_DIR                       # a training output directory: its final/ model
+    if not path.is_dir():
+        raise ConfigError(f"{path}: model directory not found (expected a model directory or a training output directory)")
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as e:
