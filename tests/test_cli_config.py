@@ -85,3 +85,16 @@ def test_training_commands_take_lora_or_full():
     assert result.exit_code == 0, result.output
     assert seen[0].lora is False and seen[0].freeze_vision is False
     assert "--lora / --full" in CliRunner().invoke(cmd, ["--help"]).output
+
+
+def test_main_restores_ctrl_c_when_started_with_sigint_ignored(capsys):
+    """Background jobs of a non-interactive shell (CI, nohup) start with SIGINT ignored: Ctrl-C must still work."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        main(["--help"])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "driftalign" in capsys.readouterr().out

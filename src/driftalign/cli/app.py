@@ -82,6 +82,13 @@ def cli(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    # A process started in the background by a non-interactive shell (`cmd &`, CI runners, nohup) inherits
+    # SIGINT = ignored, and Python then never raises KeyboardInterrupt: Ctrl-C / SIGINT could not stop a
+    # collection or the teacher server cleanly. Restore the default handler.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(args=argv, prog_name="driftalign", standalone_mode=False)
     except click.exceptions.Abort:
