@@ -3,8 +3,10 @@
 
     .venv/bin/python benchmarks/bench_apo_vs_trl.py                 # N in {1,3,7,15} x image tokens {4,16,64}
     .venv/bin/python benchmarks/bench_apo_vs_trl.py --quick         # N = 7, image tokens {4, 64}
+    .venv/bin/python benchmarks/bench_apo_vs_trl.py --quick --preset base   # the seeing student's widths
 
-Same tiny student (Qwen2.5-VL architecture, `tiny` preset, random init), same data: 16 studies,
+Same student (Qwen2.5-VL architecture, `tiny` preset by default or `--preset base`, random init;
+the vision tower's pretraining is skipped: it is frozen and its weights do not change the cost), same data: 16 studies,
 one image each (56 / 112 / 224 px -> 4 / 16 / 64 image tokens), t+ and N negatives of ~40 tokens,
 2 studies per optimiser step, full fine-tuning of the language model with the vision tower frozen,
 lr 2e-5, beta 0.1, 2 threads, CPU.
@@ -20,11 +22,18 @@ lr 2e-5, beta 0.1, 2 threads, CPU.
 * driftalign default: one vision + prefix pass per study, all answers in one forward on the
   gathered KV cache, LM head only on answer tokens (docs/apo.md section 4).
 
-Each (system, N, image tokens) runs in its own process. Columns: studies/s = 16 / (wall time of
-training incl. the reference pass and data collation, excluding model loading), ratio = studies/s
-over TRL's, peak RSS of the process, vision images encoded per study (measured with a forward
-hook on the vision tower(s), policy + reference), and token positions through the decoder per
-study (measured with a forward hook on the language model(s)).
+Each (system, N, image tokens) runs in its own process. Columns: studies/s = studies / (the training
+loop, from the Trainer's `on_train_begin` to its `on_train_end`: collation, forward, backward, optimiser,
+and for TRL the reference model's forwards; plus for driftalign the reference log-prob pass before
+training); ratio = studies/s over TRL's; setup s = everything else of the job except loading and saving
+the model (TRL: `DPOTrainer(...)`, which copies the reference model and prepares the dataset:
+tokenisation and image processing of every row; driftalign: reading the consensus, building the
+trainer); job ratio = TRL's (setup + loop) over this system's (setup + loop [+ reference pass]);
+peak RSS of the process; vision images
+encoded per study (forward hooks on the vision tower(s), policy + reference); token positions through
+the decoder per study (forward hooks on the language model(s)). The Trainer's own start and end
+(accelerate's `free_memory` runs a full `gc.collect`, ~0.3 s here) are the same code for both and
+are left out of studies/s; they are in neither column.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-STUDIES = 16
+STUDIES = 32
 PROMPT = "Describe the image."
 IMAGE_SIZE = {4: 56, 16: 112, 64: 224}
 FINDINGS = ("left pleural effusion", "right basilar atelectasis", "mild pulmonary edema", "cardiomegaly",
@@ -86,15 +95,34 @@ def build_data(root: Path, n_neg: int, image_size: int) -> tuple[Path, Path]:
     return root, root / "consensus.jsonl"
 
 
-def build_student_for(root: Path, data: Path, image_size: int) -> Path:
+def build_student_for(root: Path, data: Path, image_size: int, preset: str) -> Path:
     from driftalign.models import build_student, load_processor
     from driftalign.models.processor import image_processor_for
 
-    out = build_student("tiny", data, root / "student", seed=0)
+    out = build_student(preset, data, root / "student", seed=0, pretrain_vision=False)
     processor = load_processor(out)
     processor.image_processor = image_processor_for(image_size)
     processor.save_pretrained(out)
     return out
+
+
+class _Clock:
+    """Wall time of the training loop (on_train_begin .. on_train_end), as a Trainer callback."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        clock = self
+
+        class _Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw):
+                clock.begin = time.perf_counter()
+
+            def on_train_end(self, args, state, control, **kw):
+                clock.loop = time.perf_counter() - clock.begin
+
+        self.callback = _Callback()
+        self.begin = self.loop = 0.0
 
 
 class _Counter:
@@ -125,7 +153,7 @@ def _freeze_vision(model) -> None:
         p.requires_grad_(False)
 
 
-def run_trl(student: Path, data: Path, n_neg: int, out: Path, counter: _Counter) -> float:
+def run_trl(student: Path, data: Path, n_neg: int, out: Path, counter: _Counter) -> dict:
     from datasets import Dataset
     from PIL import Image
     from trl import DPOConfig, DPOTrainer
@@ -149,17 +177,20 @@ def run_trl(student: Path, data: Path, n_neg: int, out: Path, counter: _Counter)
                      learning_rate=2e-5, beta=0.1, use_cpu=True, bf16=False, report_to=[], save_strategy="no",
                      logging_steps=1000, precompute_ref_log_probs=False, dataloader_num_workers=0,
                      gradient_checkpointing=False, max_length=None, lr_scheduler_type="cosine", warmup_steps=0)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=processor)
+    clock = _Clock()
+    t0 = time.perf_counter()
+    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=processor,
+                         callbacks=[clock.callback])
+    setup = time.perf_counter() - t0
     counter.attach(trainer.model)
     if trainer.ref_model is not None:
         counter.attach(trainer.ref_model)
-    t0 = time.perf_counter()
     trainer.train()
-    return time.perf_counter() - t0
+    return {"timed": clock.loop, "setup": setup}
 
 
 def run_driftalign(student: Path, data: Path, consensus: Path, out: Path, shared_prefix: bool,
-                   counter: _Counter) -> float:
+                   counter: _Counter) -> dict:
     import driftalign.models.load as load_mod
     from driftalign.training.apo import APOConfig, run_apo
 
@@ -172,15 +203,33 @@ def run_driftalign(student: Path, data: Path, consensus: Path, out: Path, shared
 
     import driftalign.training.apo as apo_mod
     apo_mod.load_student = counted
+    spent = {"reference": 0.0, "excluded": 0.0, "train": 0.0}
+
+    def timed(fn, key):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t
+        return wrapper
+
+    apo_mod.prepare_reference = timed(apo_mod.prepare_reference, "reference")
+    apo_mod.load_student = timed(apo_mod.load_student, "excluded")
+    apo_mod.save_final = timed(apo_mod.save_final, "excluded")
+    apo_mod.APOTrainer.train = timed(apo_mod.APOTrainer.train, "train")
+    clock = _Clock()
     cfg = APOConfig(model=student, data=data, consensus=consensus, out=out, prompt=PROMPT, lora=False,
                     freeze_vision=True, lr=2e-5, beta=0.1, batch_size=2, max_steps=STUDIES // 2,
-                    shared_prefix=shared_prefix, save_steps=10_000, logging_steps=10_000, ref_batch_size=2)
+                    shared_prefix=shared_prefix, save_steps=10_000, logging_steps=10_000)
     t0 = time.perf_counter()
-    run_apo(cfg)   # includes the reference log-prob pass; the model load inside is < 0.1 s for the tiny student
-    return time.perf_counter() - t0
+    run_apo(cfg, callbacks=[clock.callback])
+    total = time.perf_counter() - t0
+    return {"timed": clock.loop + spent["reference"],
+            "setup": total - spent["train"] - spent["reference"] - spent["excluded"]}
 
 
-def child(system: str, n_neg: int, image_tokens: int) -> dict:
+def child(system: str, n_neg: int, image_tokens: int, preset: str) -> dict:
     import resource
 
     import torch
@@ -189,36 +238,39 @@ def child(system: str, n_neg: int, image_tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data, consensus = build_data(root / "data", n_neg, IMAGE_SIZE[image_tokens])
-        student = build_student_for(root, data, IMAGE_SIZE[image_tokens])
+        student = build_student_for(root, data, IMAGE_SIZE[image_tokens], preset)
         counter = _Counter()
         if system == "trl":
-            seconds = run_trl(student, data, n_neg, root / "trl", counter)
+            times = run_trl(student, data, n_neg, root / "trl", counter)
         else:
-            seconds = run_driftalign(student, data, consensus, root / system, system == "default", counter)
-    return {"system": system, "N": n_neg, "image_tokens": image_tokens, "seconds": seconds,
-            "studies_per_s": STUDIES / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            times = run_driftalign(student, data, consensus, root / system, system == "default", counter)
+    return {"preset": preset, "system": system, "N": n_neg, "image_tokens": image_tokens, "seconds": times["timed"],
+            "setup_s": times["setup"], "studies_per_s": STUDIES / times["timed"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "vision_images_per_study": counter.images / STUDIES, "token_positions_per_study": counter.tokens / STUDIES}
 
 
-def measure(system: str, n_neg: int, image_tokens: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", system, str(n_neg), str(image_tokens)],
+def measure(system: str, n_neg: int, image_tokens: int, preset: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", system, str(n_neg), str(image_tokens), preset],
                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     if out.returncode != 0:
-        return {"system": system, "N": n_neg, "image_tokens": image_tokens, "error": out.stderr.strip().splitlines()[-1]}
+        return {"preset": preset, "system": system, "N": n_neg, "image_tokens": image_tokens, "error": out.stderr.strip().splitlines()[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| N | image tokens | system | studies/s | ratio vs TRL | peak RSS (MB) | vision images / study "
-             "| token positions / study |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| N | image tokens | system | studies/s | ratio vs TRL | setup s | job ratio | peak RSS (MB) "
+             "| vision images / study | token positions / study |", "|---|---|---|---|---|---|---|---|---|---|"]
     trl = {(r["N"], r["image_tokens"]): r.get("studies_per_s") for r in rows if r["system"] == "trl"}
+    trl_job = {(r["N"], r["image_tokens"]): r["seconds"] + r["setup_s"] for r in rows if r["system"] == "trl" and "error" not in r}
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | error: {r['error']} | | | | |")
+            lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | error: {r['error']} | | | | | | |")
             continue
         base = trl.get((r["N"], r["image_tokens"]))
         ratio = f"{r['studies_per_s'] / base:.2f}x" if base else "-"
-        lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | {r['studies_per_s']:.2f} | {ratio} | "
+        job = trl_job.get((r["N"], r["image_tokens"]))
+        job_ratio = f"{job / (r['seconds'] + r['setup_s']):.2f}x" if job else "-"
+        lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | {r['studies_per_s']:.2f} | {ratio} | {r['setup_s']:.2f} | {job_ratio} | "
                      f"{r['peak_rss_mb']:.0f} | {r['vision_images_per_study']:.1f} | {r['token_positions_per_study']:.0f} |")
     return "\n".join(lines)
 
@@ -229,11 +281,12 @@ def main() -> None:
     parser.add_argument("--n", default=None, help="comma-separated N (negatives per study)")
     parser.add_argument("--image-tokens", default=None, help="comma-separated image tokens per image (4, 16, 64)")
     parser.add_argument("--json", default=None, help="also write the rows here")
-    parser.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="tiny", help="student preset (tiny, base)")
+    parser.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        system, n, tokens = args.child
-        print(json.dumps(child(system, int(n), int(tokens))))
+        system, n, tokens, preset = args.child
+        print(json.dumps(child(system, int(n), int(tokens), preset)))
         return
     ns = [7] if args.quick else [1, 3, 7, 15]
     tokens = [4, 64] if args.quick else [4, 16, 64]
@@ -245,8 +298,9 @@ def main() -> None:
     for t in tokens:
         for n in ns:
             for system in ("trl", "flat", "default"):
-                rows.append(measure(system, n, t))
+                rows.append(measure(system, n, t, args.preset))
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print(f"preset {args.preset}, {STUDIES} studies, 2 threads")
     print(table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

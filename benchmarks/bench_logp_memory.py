@@ -8,7 +8,7 @@ is 152,064), 2 studies x 8 candidates of ~`--answer-tokens` tokens each. Each (p
 own process; the number is the growth of the process's peak RSS (ru_maxrss) during one
 `model_answer_logps(...).sum().backward()`, over the same process after the model and the batch are
 built. The flat path materialises [S, T, V] float32 logits; the default path runs the LM head on
-`CHUNK_TOKENS` answer tokens at a time under checkpointing, so its peak should not grow with S x T.
+`chunk_tokens(V)` answer tokens at a time under checkpointing, so its peak should not grow with S x T.
 CPU only; numbers on a shared machine vary by a few tens of MB.
 """
 

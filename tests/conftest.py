@@ -42,3 +42,19 @@ def tiny_student(synth_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     out = tmp_path_factory.mktemp("student") / "tiny"
     return build_student("tiny", synth_world, out, seed=0)
+
+
+@pytest.fixture(scope="session")
+def mini_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Six studies with random 56 px images, two teachers, a consensus file and a tiny student built on them.
+
+    Shared by the APO, GRPO and DDSampling tests; treat it as read-only (write under your own tmp dir).
+    """
+    from test_apo_helpers import build_mini_dataset, write_consensus
+
+    from driftalign.models import build_student
+
+    root = tmp_path_factory.mktemp("mini")
+    data = build_mini_dataset(root / "data")
+    return {"data": data, "student": build_student("tiny", data, root / "student", seed=0),
+            "consensus": write_consensus(root / "consensus.jsonl", [f"s{i:03d}" for i in range(6)])}

@@ -20,7 +20,7 @@ def test_default_path_peak_memory_is_bounded_by_the_chunk_not_the_answers(tmp_pa
     long = measure(student, vocab, "default", 160)
     flat = measure(student, vocab, "flat", 40)
     assert long["answer_tokens"] > 3 * short["answer_tokens"]
-    chunk_logits_mb = 512 * vocab * 4 / 2**20                          # one [CHUNK_TOKENS, V] float32 tensor
+    chunk_logits_mb = 512 * vocab * 4 / 2**20                          # one [chunk_tokens(V) = 512, V] float32 tensor
     assert long["peak_growth_mb"] < 6 * chunk_logits_mb               # a few chunk-sized buffers, whatever S x T
     assert long["peak_growth_mb"] < 1.3 * short["peak_growth_mb"] + 100
     full_logits_mb = flat["answer_tokens"] * vocab * 4 / 2**20

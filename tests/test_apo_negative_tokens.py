@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_apo_helpers import ANSWERS, CONSENSUS_TEXT, build_mini_dataset, write_consensus
+from test_apo_helpers import ANSWERS
 from driftalign.consensus.row import read_consensus
 from driftalign.consensus.spans import drifting_sentences, drifting_spans
 from driftalign.data.dataset import load_dataset
-from driftalign.models import build_student, load_student
+from driftalign.models import load_student
 from driftalign.training.apo import APOConfig, APODataset, apo_rows, run_apo
 from driftalign.training.apo_collator import APOCollator, negative_token_mask
 from driftalign.training.chat import IGNORE_INDEX
@@ -47,11 +47,8 @@ def test_negative_token_mask_by_hand() -> None:
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("apo_tokens")
-    data = build_mini_dataset(root / "data")
-    return {"data": data, "student": build_student("tiny", data, root / "student", seed=0),
-            "consensus": write_consensus(root / "consensus.jsonl", [f"s{i:03d}" for i in range(6)])}
+def mini(mini_world) -> dict[str, Path]:
+    return mini_world
 
 
 def _features(mini, mode: str):

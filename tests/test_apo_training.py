@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from test_apo_helpers import build_mini_dataset, write_consensus
+from test_apo_helpers import write_consensus
 from driftalign.consensus.row import read_consensus
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import DatasetError
-from driftalign.models import build_student, load_student
+from driftalign.models import load_student
 from driftalign.training.apo import (
     APO_STATE_FILE,
     APOConfig,
@@ -30,12 +30,8 @@ from driftalign.training.sequence_logps import model_answer_logps
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("apo")
-    data = build_mini_dataset(root / "data")
-    student = build_student("tiny", data, root / "student", seed=0)
-    consensus = write_consensus(root / "consensus.jsonl", [f"s{i:03d}" for i in range(6)])
-    return {"root": root, "data": data, "student": student, "consensus": consensus}
+def world(mini_world, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {**mini_world, "root": tmp_path_factory.mktemp("apo")}
 
 
 def _dataset(world, scheme="uniform") -> tuple[APODataset, APOCollator, object, object]:
@@ -287,6 +283,26 @@ def test_chunked_token_logps_equal_full_logits_in_value_and_gradient():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_full, g_chunked))
     with torch.no_grad():
         assert torch.allclose(chunked_token_logps(hidden, targets, head, chunk=5), full, atol=1e-6)
+    one = chunked_token_logps(hidden, targets, head)                    # default chunk: 50-word vocabulary -> one chunk
+    assert torch.allclose(one, full, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_full, torch.autograd.grad(one.sum(), [hidden, head.weight])))
+
+
+def test_lm_head_chunks_hold_a_fixed_number_of_logits_and_one_chunk_is_not_recomputed():
+    from driftalign.training.shared_prefix import CHUNK_ELEMENTS, chunk_tokens, chunked_token_logps
+
+    assert chunk_tokens(152_064) == 512                                 # Qwen2.5-VL: 512 answer tokens per chunk
+    assert chunk_tokens(4096) == CHUNK_ELEMENTS // 4096 and chunk_tokens(10**9) == 1
+    head = torch.nn.Linear(8, 20, bias=False)
+    calls = []
+    head.register_forward_hook(lambda *_: calls.append(1))
+    hidden = torch.randn(6, 8, requires_grad=True)
+    targets = torch.randint(0, 20, (6,))
+    chunked_token_logps(hidden, targets, head, chunk=6).sum().backward()
+    assert len(calls) == 1                                              # one chunk: logits kept, no second pass
+    calls.clear()
+    chunked_token_logps(hidden, targets, head, chunk=2).sum().backward()
+    assert len(calls) == 6                                              # 3 chunks, each recomputed in backward
 
 
 def test_default_path_runs_the_vision_tower_once_per_study_and_one_answer_forward(world):
@@ -334,3 +350,25 @@ def test_max_studies_trains_and_fills_the_reference_for_a_seeded_subset(world, t
     summary = run_apo(_cfg(world, tmp_path / "sub", max_steps=1, max_studies=2))
     state = json.loads((tmp_path / "sub" / APO_STATE_FILE).read_text())
     assert summary.n_examples == 2 and state["computed_studies"] == 2
+
+
+def test_cached_prompt_encoding_gives_the_same_batches_and_reads_each_image_once(world, monkeypatch):
+    """APODataset with a PromptCache (what run_apo uses) = the uncached dataset, batch for batch, on both
+    paths; images are read once per study across the reference pass and the epochs."""
+    from driftalign.training.chat import PromptCache
+
+    plain, _, _, processor = _dataset(world)
+    cached = APODataset(plain.ds, plain.rows, plain.prompt, PromptCache(processor, plain.prompt))
+    reads: list[str] = []
+    original = plain.ds.load_images
+    monkeypatch.setattr(plain.ds, "load_images", lambda study: reads.append(study.study_id) or original(study))
+    for shared in (True, False):
+        collator = APOCollator(processor, sorted({t for r in plain.rows for t in r.teachers}), shared_prefix=shared)
+        for _epoch in range(2):
+            want = collator([plain[i] for i in range(3)])
+            got = collator([cached[i] for i in range(3)])
+            assert want.keys() == got.keys()
+            for key in want:
+                assert torch.equal(want[key], got[key]), key
+    cached_reads = len(reads) - 4 * 3   # the uncached dataset reads every image on every access
+    assert cached_reads == 3

@@ -19,12 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_apo_helpers import build_mini_dataset
 from driftalign.cli.app import main
 from driftalign.data.io import write_jsonl
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import ConfigError, DatasetError
-from driftalign.models import build_student
 from driftalign.models.load import load_model
 from driftalign.rl import ditpo_loss, group_advantages
 from driftalign.training.chat import encode_prompt
@@ -33,16 +31,9 @@ from driftalign.training.grpo import ClinicalReward, DiTPOConfig, grpo_studies
 G = 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("grpo")
-    data = build_mini_dataset(root / "data")
-    return {"root": root, "data": data, "student": build_student("tiny", data, root / "student", seed=0)}
+def world(mini_world, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {**mini_world, "root": tmp_path_factory.mktemp("grpo")}
 
 
 def _config(world, out: Path, **kw) -> DiTPOConfig:

@@ -12,13 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from test_apo_helpers import build_mini_dataset
 from driftalign.cli.app import main
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.errors import ConfigError
-from driftalign.models import build_student
 from driftalign.rl.ddsample import (
     DDSampleConfig,
     KEY_FILE,
@@ -30,16 +27,9 @@ from driftalign.rl.ddsample import (
 from driftalign.rl.rank_sampling import draw_by_rank
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("ddsample")
-    data = build_mini_dataset(root / "data")
-    return {"root": root, "data": data, "student": build_student("tiny", data, root / "student", seed=0)}
+def world(mini_world, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {**mini_world, "root": tmp_path_factory.mktemp("ddsample")}
 
 
 def _rows(path: Path) -> list[dict]:

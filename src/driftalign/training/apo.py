@@ -47,6 +47,7 @@ from driftalign.errors import ConfigError, DatasetError
 from driftalign.losses import apo_loss, chosen_nll
 from driftalign.models.load import load_student
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
+from driftalign.training.chat import PromptCache
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
@@ -162,10 +163,15 @@ def apo_rows(rows: list[ConsensusRow], ds: Dataset, split: str, scheme: str, kee
 
 
 class APODataset(torch.utils.data.Dataset):
-    """Item i -> `APOFeature` of row i, images read on access, reference log-probs once attached."""
+    """Item i -> `APOFeature` of row i, reference log-probs once attached.
 
-    def __init__(self, ds: Dataset, rows: list[APORow], prompt: str):
-        self.ds, self.rows, self.prompt = ds, rows, prompt
+    Without `prompts` the images are read on access and the collator encodes them; with a
+    `PromptCache` the feature carries the encoded image + prompt (`prompt_part`), computed once per
+    study and reused by the reference pass and every epoch (images then read only on a cache miss).
+    """
+
+    def __init__(self, ds: Dataset, rows: list[APORow], prompt: str, prompts: PromptCache | None = None):
+        self.ds, self.rows, self.prompt, self.prompts = ds, rows, prompt, prompts
         self.study_ids = [r.study_id for r in rows]
         self._refs: dict[str, Any] = {}
 
@@ -174,10 +180,16 @@ class APODataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> APOFeature:
         r = self.rows[i]
+
+        def load() -> list:
+            return self.ds.load_images(self.ds.study(r.study_id))
+
         feature: APOFeature = {
-            "study_id": r.study_id, "images": self.ds.load_images(self.ds.study(r.study_id)), "prompt": self.prompt,
+            "study_id": r.study_id, "images": load() if self.prompts is None else [], "prompt": self.prompt,
             "chosen": r.chosen, "rejected": list(r.rejected), "teachers": list(r.teachers), "weights": list(r.weights),
         }
+        if self.prompts is not None:
+            feature["prompt_part"] = self.prompts(r.study_id, load)
         if r.spans is not None:
             feature["rejected_spans"] = [list(s) for s in r.spans]
         if self._refs:
@@ -282,7 +294,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     teachers = sorted({t for r in rows for t in r.teachers})
     collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix,
                            negative_tokens=cfg.negative_tokens)
-    dataset = APODataset(ds, rows, cfg.prompt)
+    dataset = APODataset(ds, rows, cfg.prompt, PromptCache(processor, cfg.prompt))
     args = training_arguments(cfg)
     if args.process_index == 0:
         cfg.out.mkdir(parents=True, exist_ok=True)

@@ -40,14 +40,16 @@ from driftalign.training.collators import VisionChatCollator, pad_1d
 # outside the runs of >= MIN_SHARED_TOKENS tokens it shares with t+). t+ always counts whole.
 NegativeTokens = Literal["all", "drifting", "unshared"]
 MIN_SHARED_TOKENS = 3
+ANSWER_CACHE_SIZE = 200_000   # answer texts whose token ids an APOCollator remembers
 
 
 class APOFeature(TypedDict, total=False):
     """One study's APO example (the ref_* keys are added once the reference cache is filled)."""
 
     study_id: str
-    images: list[Image.Image]
+    images: list[Image.Image]    # empty when `prompt_part` is given
     prompt: str
+    prompt_part: dict[str, torch.Tensor]  # the encoded image + prompt (`encode_prompt`), e.g. from a PromptCache
     chosen: str
     rejected: list[str]          # [n] negative responses
     teachers: list[str]          # [n] their teachers
@@ -58,25 +60,30 @@ class APOFeature(TypedDict, total=False):
 
 
 def encode_candidates(processor, images: Sequence[Image.Image], prompt: str, answers: Sequence[str],
-                      max_length: int | None = None) -> list[dict[str, torch.Tensor]]:
+                      max_length: int | None = None, prefix: dict[str, torch.Tensor] | None = None,
+                      answer_ids: Sequence[Sequence[int]] | None = None) -> list[dict[str, torch.Tensor]]:
     """One encoded sequence per answer, all sharing one encoding of the image+prompt prefix.
 
     Same tensors as `training.chat.encode_example` (labels on answer tokens only); answers are cut
-    to fit max_length, the prefix never is.
+    to fit max_length, the prefix never is. `prefix` / `answer_ids`: already computed
+    `encode_prompt(processor, images, prompt)` / `encode_answer` ids of `answers`.
     """
-    prefix = encode_prompt(processor, images, prompt)
+    if prefix is None:
+        prefix = encode_prompt(processor, images, prompt)
+    if answer_ids is None:
+        answer_ids = [encode_answer(processor, a) for a in answers]
     prefix_ids = prefix["input_ids"]  # [Tp]
     room = None if max_length is None else max_length - prefix_ids.numel()
     if room is not None and room < 1:
         raise ValueError(f"prompt needs {prefix_ids.numel()} tokens, more than max_length={max_length}")
     out = []
-    for answer in answers:
-        answer_ids = torch.tensor(encode_answer(processor, answer), dtype=prefix_ids.dtype)[:room]  # [Ta]
+    for ids in answer_ids:
+        answer_ids_ = torch.tensor(ids, dtype=prefix_ids.dtype)[:room]  # [Ta]
         example = dict(prefix)
-        example["input_ids"] = torch.cat([prefix_ids, answer_ids])
+        example["input_ids"] = torch.cat([prefix_ids, answer_ids_])
         example["attention_mask"] = torch.ones_like(example["input_ids"])
-        example["mm_token_type_ids"] = torch.cat([prefix["mm_token_type_ids"], torch.zeros_like(answer_ids)])
-        example["labels"] = torch.cat([torch.full_like(prefix_ids, IGNORE_INDEX), answer_ids])
+        example["mm_token_type_ids"] = torch.cat([prefix["mm_token_type_ids"], torch.zeros_like(answer_ids_)])
+        example["labels"] = torch.cat([torch.full_like(prefix_ids, IGNORE_INDEX), answer_ids_])
         out.append(example)
     return out
 
@@ -128,6 +135,23 @@ class APOCollator:
     shared_prefix: bool = True  # emit the prefix once per study (training/shared_prefix.py); False: the flat reference format
     negative_tokens: NegativeTokens = "all"
 
+    def __post_init__(self) -> None:
+        self._answer_cache: dict[str, list[int]] = {}
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """`encode_answer` ids, remembered per text: the reference pass and every epoch tokenize the
+        same answers (bounded: cleared past ANSWER_CACHE_SIZE texts)."""
+        ids = self._answer_cache.get(answer)
+        if ids is None:
+            if len(self._answer_cache) >= ANSWER_CACHE_SIZE:
+                self._answer_cache.clear()
+            ids = self._answer_cache[answer] = encode_answer(self.processor, answer)
+        return ids
+
+    def _prefix(self, feature: APOFeature) -> dict[str, torch.Tensor]:
+        part = feature.get("prompt_part")
+        return part if part is not None else encode_prompt(self.processor, feature["images"], feature["prompt"])
+
     def __call__(self, features: list[APOFeature]) -> dict[str, torch.Tensor]:
         n_max = max((len(f["rejected"]) for f in features), default=0)
         masks = [self._masks(f) for f in features]  # per study: None (every token counts) or one mask per negative
@@ -138,7 +162,9 @@ class APOCollator:
         seqs, rows, slots = [], [], []
         for b, f in enumerate(features):
             answers = [f["chosen"], *f["rejected"]]
-            for j, enc in enumerate(encode_candidates(self.processor, f["images"], f["prompt"], answers, self.max_length)):
+            encoded = encode_candidates(self.processor, f["images"], f["prompt"], answers, self.max_length,
+                                        prefix=self._prefix(f), answer_ids=[self.answer_ids(a) for a in answers])
+            for j, enc in enumerate(encoded):
                 if j > 0 and masks[b] is not None:
                     enc = _mask_answer_labels(enc, masks[b][j - 1])
                 seqs.append(enc)
@@ -161,11 +187,11 @@ class APOCollator:
         pad_id = self.processor.tokenizer.pad_token_id
         prefixes, answers, loss_masks, rows, slots = [], [], [], [], []
         for b, f in enumerate(features):
-            prefix = encode_prompt(self.processor, f["images"], f["prompt"])
+            prefix = self._prefix(f)
             room = None if self.max_length is None else self.max_length - prefix["input_ids"].numel()
             prefixes.append(prefix)
             for j, answer in enumerate([f["chosen"], *f["rejected"]]):
-                ids = torch.tensor(encode_answer(self.processor, answer), dtype=torch.long)[:room]
+                ids = torch.tensor(self.answer_ids(answer), dtype=torch.long)[:room]
                 answers.append(ids)
                 counted = torch.ones_like(ids) if j == 0 or masks[b] is None else masks[b][j - 1][:room].long()
                 loss_masks.append(counted)

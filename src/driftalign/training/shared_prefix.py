@@ -16,9 +16,10 @@ S = sum of (N_b + 1) candidates:
     3. answers [S, A] (right padded) in ONE forward on that cache      -> answer hidden states [S, A, H]
     4. h predicting answer token j: the prefix's last hidden for j = 0, answer hidden j-1 after that;
        only the M counted (candidate, token) positions are gathered, and `chunked_token_logps` runs
-       LM head + log-softmax on CHUNK_TOKENS of them at a time under activation checkpointing
-       (the [chunk, V] logits are recomputed in backward, never stored): peak log-prob memory is
-       O(chunk x V), independent of S, T and N.
+       LM head + log-softmax on chunks of CHUNK_ELEMENTS // V of them at a time under activation
+       checkpointing (the [chunk, V] logits are recomputed in backward, never stored; one chunk
+       alone is not recomputed): peak log-prob memory is O(CHUNK_ELEMENTS), independent of S, T, N
+       and V.
     5. log pi(t_k) = sum of its counted token log-probs (eq. 8), scattered back to [S].
 
 Positions: Qwen2.5-VL's M-RoPE index of each prefix comes from `get_rope_index` (which skips the
@@ -38,7 +39,14 @@ from __future__ import annotations
 import torch
 from torch.utils.checkpoint import checkpoint
 
-CHUNK_TOKENS = 512    # answer tokens per LM-head chunk: [CHUNK_TOKENS, V] float32 logits at a time (~0.3 GB at V = 152k)
+# Logits per LM-head chunk: a chunk holds CHUNK_ELEMENTS // V answer tokens, so [chunk, V] float32 logits
+# are ~0.3 GB whatever the vocabulary (512 tokens at Qwen2.5-VL's V = 152,064).
+CHUNK_ELEMENTS = 512 * 152_064
+
+
+def chunk_tokens(vocab_size: int) -> int:
+    """Answer tokens per LM-head chunk for a vocabulary of `vocab_size` (CHUNK_ELEMENTS logits)."""
+    return max(1, CHUNK_ELEMENTS // vocab_size)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -52,15 +60,21 @@ def _token_logps(hidden_CH: torch.Tensor, targets_C: torch.Tensor, head: torch.n
 
 
 def chunked_token_logps(hidden_MH: torch.Tensor, targets_M: torch.Tensor, head: torch.nn.Module,
-                        chunk: int = CHUNK_TOKENS) -> torch.Tensor:
+                        chunk: int | None = None) -> torch.Tensor:
     """log p(target_m | hidden_m) for M positions: LM head + log-softmax on `chunk` rows at a time, [M].
 
-    With autograd on, each chunk runs under `torch.utils.checkpoint`, so backward recomputes its
-    [chunk, V] logits instead of keeping them: peak memory O(chunk x V) in both passes."""
+    `chunk` defaults to `chunk_tokens(V)`. With autograd on and more than one chunk, each chunk runs
+    under `torch.utils.checkpoint`, so backward recomputes its [chunk, V] logits instead of keeping
+    them: peak memory O(chunk x V) in both passes. When all M rows fit in one chunk, keeping its
+    logits costs no more than that bound, so it is not recomputed (a small vocabulary or a short batch
+    pays no second LM-head pass)."""
+    if chunk is None:
+        chunk = chunk_tokens(head.out_features)
+    recompute = torch.is_grad_enabled() and hidden_MH.shape[0] > chunk
     parts = []
     for i in range(0, hidden_MH.shape[0], chunk):
         h, t = hidden_MH[i:i + chunk], targets_M[i:i + chunk]
-        if torch.is_grad_enabled() and h.requires_grad:
+        if recompute and h.requires_grad:
             parts.append(checkpoint(_token_logps, h, t, head, use_reentrant=False))
         else:
             parts.append(_token_logps(h, t, head))
@@ -77,7 +91,7 @@ def prefix_positions(core: torch.nn.Module, batch: dict[str, torch.Tensor]) -> t
 
 
 def shared_prefix_answer_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                               chunk: int = CHUNK_TOKENS) -> torch.Tensor:
+                               chunk: int | None = None) -> torch.Tensor:
     """Answer log-probs [S] of a shared-prefix batch (module docstring), in the batch's candidate order."""
     lm = unwrap(model)
     core, head = lm.model, lm.lm_head
