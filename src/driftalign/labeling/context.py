@@ -24,6 +24,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from driftalign.labeling.prefilter import literal_prefixes
 from driftalign.labeling.patterns import TRIGGERS, Category, Direction, TriggerSpec
 from driftalign.labeling.text import Span, WordIndex, word_matches
 
@@ -31,12 +32,16 @@ from driftalign.labeling.text import Span, WordIndex, word_matches
 def flexible_spaces(pattern: str) -> str:
     """A pattern whose literal spaces match runs of spaces, so that hard-wrapped reports
     ("cannot\\n  be excluded") match: `text.lowercase` turns every whitespace character into a
-    space, keeping offsets, and this turns " " into " +" — except inside character classes and
-    lookbehinds, which must keep a fixed width."""
+    space, keeping offsets, and this turns " " into " +" and an optional " ?" into " *" (a space
+    with another quantifier keeps it) — except inside character classes and lookbehinds, which must
+    keep a fixed width."""
     out: list[str] = []
-    in_class = escaped = False
+    in_class = escaped = skip = False
     depth, lookbehind_depth = 0, -1   # paren depth; depth at which a lookbehind opened (-1: none)
     for i, ch in enumerate(pattern):
+        if skip:
+            skip = False
+            continue
         if escaped:
             escaped = False
         elif ch == "\\":
@@ -54,7 +59,12 @@ def flexible_spaces(pattern: str) -> str:
                 lookbehind_depth = -1
             depth -= 1
         elif ch == " " and lookbehind_depth < 0:
-            out.append(" +")
+            following = pattern[i + 1:i + 2]
+            if following == "?":      # an optional space: an optional run (" ?" must not become " +?")
+                out.append(" *")
+                skip = True
+            else:                     # a quantified space keeps its quantifier
+                out.append(" " if following in ("*", "+", "{") else " +")
             continue
         out.append(ch)
     return "".join(out)
@@ -71,6 +81,9 @@ def _bounded(pattern: str) -> str:
 _COMPILED: tuple[tuple[TriggerSpec, re.Pattern[str]], ...] = tuple(
     (spec, re.compile(_bounded(spec.pattern))) for spec in TRIGGERS
 )
+# (spec, regex, literal prefixes or None, punctuation-led): `find_triggers` searches a spec only if one
+# of its prefixes occurs in the text (`prefilter`; never changes a result)
+_GUARDED = tuple((spec, regex, literal_prefixes(regex), spec.pattern[0] in ",;") for spec, regex in _COMPILED)
 _LIST_GOES_ON = re.compile(r"(?<![a-z0-9])(?:or|nor)(?![a-z0-9])")
 
 
@@ -162,8 +175,9 @@ def find_triggers(text: str, sentences: list[Span], words: WordIndex, exclude: l
     overlapping an `exclude` span are dropped."""
     found = [
         (m.start(), m.end(), spec)
-        for spec, regex in _COMPILED
-        for m in (regex.finditer(text) if spec.pattern[0] in ",;" else word_matches(regex, text))
+        for spec, regex, prefixes, punctuation in _GUARDED
+        if prefixes is None or any(map(text.__contains__, prefixes))
+        for m in (regex.finditer(text) if punctuation else word_matches(regex, text))
         if m.end() > m.start() or spec.category is Category.TERMINATE
     ]
     found = [f for f in _longest_non_overlapping(found) if all(f[1] <= s or f[0] >= e for s, e in exclude)]

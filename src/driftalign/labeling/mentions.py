@@ -28,6 +28,7 @@ from driftalign.labeling.patterns import (
     MentionKind,
     PhraseSet,
 )
+from driftalign.labeling.prefilter import literal_prefixes
 from driftalign.labeling.sections import mask_skipped
 from driftalign.labeling.text import Span, WordIndex, lowercase, split_sentences
 
@@ -66,6 +67,8 @@ def _alternation(phrases: tuple[str, ...] | list[str]) -> re.Pattern[str]:
 
 
 _PHRASE_REGEXES: tuple[tuple[PhraseSet, re.Pattern[str]], ...] = tuple((ps, _alternation(ps.phrases)) for ps in PHRASE_SETS)
+# (phrase set, regex, its literal prefixes or None): a set is searched only if one of its prefixes is in the text
+_GUARDED = tuple((ps, regex, literal_prefixes(regex)) for ps, regex in _PHRASE_REGEXES)
 _POSITIONAL = re.compile(flexible_spaces(POSITIONAL_PREFIX))
 _BENIGN = _alternation((BENIGN_EXPLANATION,))
 _ENLARGEMENT = _alternation(ENLARGEMENT_TERMS)
@@ -176,7 +179,8 @@ def find_all_mentions(text: str, *, anatomy: bool = True) -> list[Mention]:
     if not sentences:
         return []
     low = mask_skipped(text, lowercase(text))
-    matches = [(ps, m) for ps, regex in _PHRASE_REGEXES for m in regex.finditer(low)]
+    matches = [(ps, m) for ps, regex, prefixes in _GUARDED
+               if prefixes is None or any(map(low.__contains__, prefixes)) for m in regex.finditer(low)]
     normal_spans = [m.span() for ps, m in matches if ps.kind is MentionKind.NORMAL]
     words = WordIndex(text)
     triggers = find_triggers(low, sentences, words, normal_spans)
