@@ -20,8 +20,8 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     assert summary["synthetic"] is True
     assert set(summary["students"]) == {"spd", "apo-uniform"}
     assert set(summary["students"]["spd"]["drift_errors"]) >= {"invented", "wrong_side", "sign", "total"}
-    verdict = summary["apo_vs_spd"][0]
-    assert verdict["run"] == "apo-uniform" and isinstance(verdict["beat_spd"], bool)
+    verdict = summary["verdicts"][0]
+    assert verdict["run"] == "apo-uniform" and verdict["baseline"] == "spd" and isinstance(verdict["beat_baseline"], bool)
     assert verdict["avg_accuracy"]["lo"] <= verdict["avg_accuracy"]["diff"] <= verdict["avg_accuracy"]["hi"]
     assert "apo-uniform beat SPD on this run: " in capsys.readouterr().out
     assert "Trained on SYNTHETIC data" in (out / "spd" / "final" / "README.md").read_text()
@@ -31,18 +31,25 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     n_traj = len((out / "world" / "trajectories.jsonl").read_text().splitlines())
     n_studies = len((out / "world" / "studies.jsonl").read_text().splitlines())
     assert n_traj == 7 * n_studies
-    # --resume skips every finished stage
+    # the same demo again: every stage is up to date; another APO lr reruns APO and its eval only
     capsys.readouterr()
     main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
           "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
-          "--vision-pretrain-steps", "2", "--resume"])
-    assert capsys.readouterr().out.count("already done") == 9
+          "--vision-pretrain-steps", "2"])
+    assert capsys.readouterr().out.count("up to date") == 10
+    main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
+          "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
+          "--vision-pretrain-steps", "2", "--apo-lr", "3e-5"])
+    printed = capsys.readouterr().out
+    assert printed.count("up to date") == 8 and printed.count("✓") == 2
 
 
 def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path):
+    from driftalign.pipeline.demo import DemoConfig, run_demo
+
     (tmp_path / "precious.txt").write_text("user data")
     with pytest.raises(ConfigError, match="was not made by the demo"):
-        from driftalign.demo import DemoConfig, run_demo
-
+        run_demo(DemoConfig(out=tmp_path, fresh=True))
+    with pytest.raises(ConfigError, match="not a driftalign run directory"):
         run_demo(DemoConfig(out=tmp_path))
     assert (tmp_path / "precious.txt").exists()

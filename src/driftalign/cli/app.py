@@ -19,7 +19,8 @@ from driftalign.errors import DriftalignError
 
 # command name -> module that defines it, in pipeline order.
 COMMANDS: dict[str, str] = {
-    "demo": "driftalign.cli.demo_commands",
+    "run": "driftalign.cli.pipeline_commands",
+    "demo": "driftalign.cli.pipeline_commands",
     "validate": "driftalign.cli.data_commands",
     "import-swift": "driftalign.cli.data_commands",
     "synth": "driftalign.cli.synth_commands",

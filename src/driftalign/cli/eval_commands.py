@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,12 @@ from rich.table import Table
 from driftalign.cli.options import config_command
 from driftalign.config import StageConfig
 from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
-from driftalign.data.dataset import load_dataset
-from driftalign.data.io import read_jsonl, write_json, write_jsonl
+from driftalign.data.io import read_jsonl, write_jsonl
 from driftalign.drift.errors import ERROR_LABELS
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.labeling import label_reports
 from driftalign.labeling.compare import Comparison, compare_labels, match_rows, read_other_labels
-from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
-from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
+from driftalign.metrics.run import EvalConfig, run_eval
 from driftalign.metrics.nlg import NLG_KEYS
 
 LABEL_CHUNK = 256
@@ -37,22 +34,6 @@ class LabelConfig(StageConfig):
                                  "CheXbert CSV (Reports + 14 columns, matched by row order or a study_id column) "
                                  "or JSONL rows {study_id, labels}")
     show: int = Field(20, ge=0, description="with --compare: how many disagreements to print")
-
-
-with warnings.catch_warnings():
-    # The flag must be `--json` (flags == field names); pydantic warns that the field shadows the
-    # deprecated BaseModel.json() method, which no driftalign code calls.
-    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
-
-    class EvalConfig(StageConfig):
-        pred: Path = Field(description="predictions JSONL: study_id, text, optional scores {observation: probability}")
-        data: Path = Field(description="dataset directory (studies.jsonl with labels and reference reports)")
-        split: str = Field("test", description="split to evaluate ('all' for every study)")
-        json: Path | None = Field(None, description="write every metric to this JSON file")
-        nlg: bool = Field(True, description="compute BLEU/ROUGE-L/METEOR/CIDEr against the reference reports")
-        meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")
-        uncertain: UncertainPolicy = Field(DEFAULT_UNCERTAIN, description="what an uncertain label counts as in the "
-                                           "clinical P/R/F1: negative (default), positive, or own (its own class)")
 
 
 def _read_reports(path: Path, field: str) -> list[tuple[int, dict[str, Any]]]:
@@ -154,17 +135,12 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
     console.print(_summary_table(result, title))
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any]:
-    dataset = load_dataset(cfg.data, with_trajectories=False, verify_images=False)
-    preds = load_predictions(cfg.pred)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor, uncertain=cfg.uncertain)
-    for w in caught:
-        click.echo(f"warning: {w.message}", err=True)
+def _eval(cfg: EvalConfig) -> dict[str, Any]:
+    result, messages = run_eval(cfg)
+    for message in messages:
+        click.echo(f"warning: {message}", err=True)
     print_result(result)
     if cfg.json is not None:
-        write_json(cfg.json, result)
         click.echo(f"metrics -> {cfg.json}")
     return result
 
@@ -174,6 +150,6 @@ def commands() -> list[click.Command]:
         config_command("label", LabelConfig, run_label,
                        "Add CheXpert-style labels (14 observations) to each row of a JSONL of reports (--out), "
                        "and/or compare them with another labeler's (--compare)."),
-        config_command("eval", EvalConfig, run_eval,
+        config_command("eval", EvalConfig, _eval,
                        "Evaluate predicted reports: MS-CXR-T accuracy, clinical P/R/F1, NLG metrics, AUC."),
     ]

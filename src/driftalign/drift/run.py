@@ -70,8 +70,9 @@ class DriftConfig(StageConfig):
         return tuple(self.findings.split(","))
 
 
-def run_drift(cfg: DriftConfig) -> DriftReport:
-    """Load the dataset, measure drift, write every output into cfg.out, print the summary."""
+def run_drift(cfg: DriftConfig, *, print_tables: bool = True) -> DriftReport:
+    """Load the dataset, measure drift, write every output into cfg.out, print the summary tables
+    (unless `print_tables` is off: the pipeline's report shows them)."""
     from driftalign.drift.embeddings import SentenceEmbedder  # torch/transformers: import only when run
     from driftalign.drift.plots import write_plots
 
@@ -87,5 +88,6 @@ def run_drift(cfg: DriftConfig) -> DriftReport:
     write_outputs(report, cfg.out)
     if cfg.plots:
         write_plots(report, cfg.out)
-    print_summary(report)
+    if print_tables:
+        print_summary(report)
     return report

@@ -161,15 +161,15 @@ async def _run_teacher(spec: TeacherSpec, jobs: list[Job], api_key: str | None, 
         await asyncio.gather(*(worker() for _ in range(min(spec.max_concurrency, len(jobs)))))
 
 
-def _progress(enabled: bool) -> Progress:
+def _progress(enabled: bool, transient: bool = False) -> Progress:
     return Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=not enabled)
+                    console=Console(stderr=True), disable=not enabled, transient=transient)
 
 
 async def _run_all(specs: Sequence[TeacherSpec], todo: dict[str, list[Job]], done: dict[str, int],
-                   keys: dict[str, str | None], store: AnswerStore, run: RunState, show_progress: bool) -> None:
-    with _progress(show_progress) as progress:
+                   keys: dict[str, str | None], store: AnswerStore, run: RunState, show_progress: bool | str) -> None:
+    with _progress(bool(show_progress), transient=show_progress == "transient") as progress:
         coros = []
         for spec in specs:
             jobs = todo[spec.name]
@@ -227,8 +227,9 @@ def _summarize(specs: Sequence[TeacherSpec], jobs: Sequence[Job], store: AnswerS
 
 def collect(dataset_dir: str | Path, teachers_cfg: str | Path | Sequence[TeacherSpec], out: str | Path | None = None,
             limit: int | None = None, *, split: str | None = None, store_path: str | Path | None = None,
-            progress: bool = True) -> CollectSummary:
-    """Collect teacher trajectories (see module docstring). Resumable: rerun the same call to finish."""
+            progress: bool | str = True) -> CollectSummary:
+    """Collect teacher trajectories (see module docstring). Resumable: rerun the same call to finish.
+    progress: per-teacher bars (True), none (False), or bars that vanish when done ("transient")."""
     specs = list(teachers_cfg) if not isinstance(teachers_cfg, (str, Path)) else load_teachers(teachers_cfg)
     keys = {spec.name: spec.api_key() for spec in specs}  # fails early, naming a missing variable
     dataset = load_dataset(dataset_dir, with_trajectories=False)

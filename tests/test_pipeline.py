@@ -1,0 +1,179 @@
+"""`driftalign run`: planning, content-hashed skip / resume / rerun, and real stages end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from driftalign.cli.app import main
+from driftalign.errors import ConfigError
+from driftalign.pipeline import PipelineConfig, load_pipeline, run_pipeline
+from driftalign.pipeline.runner import decide, read_state, run_stages
+from driftalign.pipeline.stages import Stage, plan, stage_hash
+
+
+def _quiet() -> Console:
+    return Console(file=open("/dev/null", "w"))  # noqa: SIM115
+
+
+# ---- the runner on stages that only write files --------------------------------------------------------------
+
+
+def _chain(root: Path, values: dict[str, int], calls: list[str], fail: str | None = None) -> list[Stage]:
+    """a -> b -> c, plus d reading only a; each writes its value to NAME.txt."""
+    reads = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"]}
+
+    def make(name: str) -> Stage:
+        def go() -> None:
+            calls.append(name)
+            if name == fail:
+                raise KeyboardInterrupt
+            (root / f"{name}.txt").write_text(str(values[name]))
+        return Stage(name, name, {"value": values[name]}, go, outputs=[root / f"{name}.txt"],
+                     done=root / f"{name}.txt", after=reads[name])
+
+    return [make(n) for n in "abcd"]
+
+
+def test_changing_one_value_reruns_that_stage_and_the_stages_that_read_it(tmp_path):
+    values, calls = {"a": 1, "b": 1, "c": 1, "d": 1}, []
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    assert calls == ["a", "b", "c", "d"]
+    calls.clear()
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    assert calls == []                                           # nothing changed: every stage up to date
+    values["b"] = 2
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    assert calls == ["b", "c"]                                   # b and what reads it; not a, not d
+    assert (tmp_path / "b.txt").read_text() == "2"
+    calls.clear()
+    values["a"] = 5
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    assert calls == ["a", "b", "c", "d"]
+
+
+def test_an_interrupted_stage_resumes_in_place_and_a_changed_one_starts_afresh(tmp_path):
+    values, calls = {"a": 1, "b": 1, "c": 1, "d": 1}, []
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(_chain(tmp_path, values, calls, fail="b"), tmp_path, _quiet())
+    assert read_state(tmp_path, "b")["status"] == "running"
+    partial = tmp_path / "b.txt"
+    partial.write_text("half")                                   # what the interrupted stage left
+    stages = _chain(tmp_path, values, calls)
+    hashes = {"a": stage_hash(stages[0], {}, tmp_path)}
+    assert decide(stages[1], stage_hash(stages[1], hashes, tmp_path), read_state(tmp_path, "b")) == "resume"
+    stages[1].resumable = False
+    assert decide(stages[1], stage_hash(stages[1], hashes, tmp_path), read_state(tmp_path, "b")) == "fresh"
+    values["b"] = 3                                              # changed while interrupted: outputs removed first
+    seen = []
+    stages = _chain(tmp_path, values, calls)
+    original = stages[1].run
+    stages[1].run = lambda: (seen.append(partial.exists()), original())
+    run_stages(stages, tmp_path, _quiet())
+    assert seen == [False] and partial.read_text() == "3"
+
+
+def test_a_deleted_output_reruns_its_stage(tmp_path):
+    values, calls = {"a": 1, "b": 1, "c": 1, "d": 1}, []
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    calls.clear()
+    (tmp_path / "d.txt").unlink()
+    run_stages(_chain(tmp_path, values, calls), tmp_path, _quiet())
+    assert calls == ["d"]
+
+
+def test_hashes_do_not_depend_on_where_the_run_directory_lives(tmp_path):
+    def stage(root: Path) -> Stage:
+        return Stage("x", "x", {"data": str(root / "world"), "lr": 0.1, "resume": True}, lambda: None, [], root / "x")
+
+    assert stage_hash(stage(tmp_path / "a"), {}, tmp_path / "a") == stage_hash(stage(tmp_path / "b"), {}, tmp_path / "b")
+    moved = stage(tmp_path / "a")
+    moved.config["resume"] = False                               # how a stage runs is not what it computes
+    assert stage_hash(moved, {}, tmp_path / "a") == stage_hash(stage(tmp_path / "a"), {}, tmp_path / "a")
+
+
+# ---- planning ----------------------------------------------------------------------------------------------
+
+
+def _deer(tmp_path: Path, **extra) -> PipelineConfig:
+    return PipelineConfig.model_validate({
+        "out": tmp_path / "run", "world": {"studies": 20}, "oracle": {}, "spd": {"max_steps": 3},
+        "consensus": {"strategy": "vote"}, "apo": {"apo-a": {"weights": "uniform"}, "apo-b": {"weights": "drift"}},
+        "ddsample": {"from": "spd", "k": 2, "size": 4}, "grpo": {"grpo-t": {"from": "spd", "switch_step": 1}},
+        **extra})
+
+
+def test_plan_wires_every_stage_to_what_it_reads(tmp_path):
+    stages = {s.name: s for s in plan(_deer(tmp_path))}
+    assert list(stages) == ["world", "collect", "drift", "student", "spd", "oracle", "consensus", "apo-a", "apo-b",
+                            "ddsample", "grpo-t", "eval-spd", "eval-oracle", "eval-apo-a", "eval-apo-b", "eval-grpo-t"]
+    out = (tmp_path / "run").resolve()
+    assert stages["oracle"].config["targets"] == "reference" and stages["oracle"].config["max_steps"] == 3
+    assert stages["apo-b"].config["model"] == str(out / "spd" / "final")
+    assert stages["apo-b"].config["consensus"] == str(out / "consensus" / "vote.jsonl")
+    assert stages["apo-a"].config["reference_cache"] == stages["apo-b"].config["reference_cache"]
+    assert stages["grpo-t"].config["subset"] == str(out / "ddsample" / "subset.jsonl")
+    assert stages["grpo-t"].after == ["world", "collect", "spd", "ddsample"]
+    assert stages["eval-grpo-t"].after[-1] == "grpo-t"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"spd": {"out": "elsewhere"}}, "out is set by the pipeline"),
+    ({"spd": {"max_stepz": 3}}, "spd.max_stepz"),
+    ({"spd": None}, "APO needs an `spd:`"),
+    ({"grpo": {"g": {"from": "nope", "switch_step": 1}}}, "'nope' is not a trained student"),
+    ({"world": None}, "give `data: DIR`"),
+])
+def test_a_bad_pipeline_fails_before_anything_runs(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        plan(_deer(tmp_path, **change))
+    assert not (tmp_path / "run").exists()
+
+
+def test_pipeline_file_overrides_and_errors(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("out: r\nworld: {studies: 30}\nspd: {max_steps: 5}\n")
+    cfg = load_pipeline(path, {"spd.max_steps": 7, "drift.split": "val"})
+    assert cfg.spd == {"max_steps": 7} and cfg.drift == {"split": "val"} and cfg.world.studies == 30
+    path.write_text("out: r\nwrold: {}\n")
+    with pytest.raises(ConfigError, match="wrold"):
+        load_pipeline(path)
+    with pytest.raises(ConfigError, match="pipeline file not found"):
+        load_pipeline(tmp_path / "missing.yaml")
+
+
+def test_run_refuses_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("user data")
+    cfg = PipelineConfig.model_validate({"out": tmp_path, "world": {"studies": 20}, "teachers": None, "drift": None,
+                                         "student": None, "spd": None, "consensus": None, "apo": None})
+    with pytest.raises(ConfigError, match="not a driftalign run directory"):
+        run_pipeline(cfg, _quiet())
+    assert (tmp_path / "precious.txt").read_text() == "user data"
+
+
+# ---- real stages -------------------------------------------------------------------------------------------
+
+
+def test_real_stages_rerun_only_from_the_changed_section(tmp_path, capsys):
+    """world -> collect (simulated teachers over HTTP) -> drift, through the CLI; then drift.split changes."""
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(f"out: {tmp_path / 'run'}\nworld: {{studies: 20, image_size: 32}}\n"
+                        "teachers: {simulated: true}\ndrift: {split: test, plots: false}\n"
+                        "student: null\nspd: null\nconsensus: null\napo: null\neval: null\nreport: false\n")
+    main(["run", str(pipeline)])
+    run = tmp_path / "run"
+    first = capsys.readouterr().out
+    assert first.count("✓") == 3 and "up to date" not in first
+    trajectories = (run / "world" / "trajectories.jsonl").read_text()
+    assert len(trajectories.splitlines()) == 7 * len((run / "world" / "studies.jsonl").read_text().splitlines())
+    main(["run", str(pipeline), "--set", "drift.split=all"])
+    second = capsys.readouterr().out
+    assert second.count("up to date") == 2 and second.count("✓") == 1 and "drift (all split)" in second
+    assert yaml.safe_load((run / "drift" / "driftalign_config.yaml").read_text())["split"] == "all"
+    assert (run / "world" / "trajectories.jsonl").read_text() == trajectories   # collect was not redone
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stages"]["world"]["action"] == "skip" and summary["stages"]["drift"]["action"] == "fresh"
