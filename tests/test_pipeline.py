@@ -177,3 +177,63 @@ def test_real_stages_rerun_only_from_the_changed_section(tmp_path, capsys):
     assert (run / "world" / "trajectories.jsonl").read_text() == trajectories   # collect was not redone
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stages"]["world"]["action"] == "skip" and summary["stages"]["drift"]["action"] == "fresh"
+
+
+def test_named_consensus_runs_extra_spd_students_and_seeds(tmp_path):
+    from driftalign.pipeline.experiment import aggregate, with_seed
+
+    cfg = _deer(tmp_path, consensus={"vote": {"strategy": "vote"}, "select": {"strategy": "select"}},
+                apo={"apo-v": {"weights": "uniform"}, "apo-s": {"t_plus": "select"}},
+                spd_runs={"spd-gpt5": {"teachers": "sim-gpt-5"}}, ddsample=None, grpo=None, seeds=[3, 4])
+    stages = {s.name: s for s in plan(cfg)}
+    assert {"consensus-vote", "consensus-select", "spd-gpt5", "eval-spd-gpt5"} <= stages.keys()
+    assert stages["apo-s"].config["consensus"].endswith("consensus/select.jsonl")
+    assert stages["apo-s"].after[-1] == "consensus-select" and stages["apo-v"].after[-1] == "consensus-vote"
+    assert stages["spd-gpt5"].config["teachers"] == "sim-gpt-5" and stages["spd-gpt5"].config["max_steps"] == 3
+    seeded = with_seed(cfg, 4)
+    assert seeded.out == cfg.out / "seed-4" and seeded.seeds is None and not seeded.report
+    seeded_stages = {s.name: s for s in plan(seeded)}
+    assert {seeded_stages[n].config["seed"] for n in ("spd", "oracle", "spd-gpt5", "apo-v", "apo-s")} == {4}
+    assert seeded_stages["world"].config["world"]["seed"] == 4
+    with pytest.raises(ConfigError, match="t_plus 'nope' is not one"):
+        plan(_deer(tmp_path, apo={"a": {"t_plus": "nope"}}))
+
+    def row(avg: float, errors: float) -> dict:
+        acc = {name: avg for name in ("Consolidation", "Pleural Effusion", "Pneumonia", "Pneumothorax", "Edema")}
+        return {"accuracy": {**acc, "average": avg}, "clinical_f1": 0.5, "drift_errors": {"total": errors}}
+
+    table = aggregate({0: {"students": {"oracle": row(0.9, 1.0), "spd": row(0.8, 3.0)}},
+                       1: {"students": {"oracle": row(1.0, 2.0), "spd": row(0.8, 5.0)}}})
+    assert table["students"]["oracle"]["Avg."] == pytest.approx((0.95, 0.0707107), abs=1e-6)   # mean, std (ddof 1)
+    assert table["students"]["spd"]["drift err/100"] == pytest.approx((4.0, 1.4142136), abs=1e-6)
+    assert table["inherited_gap"]["Avg."] == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize("name", ["demo", "apo_table5", "deer"])
+def test_every_bundled_pipeline_plans(tmp_path, name):
+    from driftalign.pipeline.demo import bundled_pipeline
+    from driftalign.pipeline.experiment import with_seed
+
+    cfg = load_pipeline(bundled_pipeline(name), {"out": str(tmp_path / name)})
+    for seed in cfg.seeds or [None]:
+        stages = plan(cfg if seed is None else with_seed(cfg, seed))
+        assert stages and all(s.kind != "student" or f"eval-{s.name}" in {t.name for t in stages} for s in stages)
+
+
+DEER_TOY = ["--set", "seeds=[0]", "--set", "world.studies=20", "--set", "world.image_size=32",
+            "--set", "student.preset=tiny", "--set", "student.pretrain_vision=false", "--set", "spd.max_steps=3",
+            "--set", "ddsample.k=2", "--set", "ddsample.size=4", "--set", "ddsample.max_new_tokens=8",
+            "--set", "eval.max_new_tokens=8", "--set", "eval.bootstrap=100", "--set", "report=false"]
+for _run in ("grpo-plain", "grpo-ditpo"):
+    DEER_TOY += ["--set", f"grpo.{_run}.max_steps=2", "--set", f"grpo.{_run}.switch_step=1",
+                 "--set", f"grpo.{_run}.num_generations=2", "--set", f"grpo.{_run}.batch_size=2",
+                 "--set", f"grpo.{_run}.max_new_tokens=8"]
+
+
+@pytest.mark.slow
+def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
+    main(["run", "deer", "--out", str(tmp_path / "deer"), *DEER_TOY])
+    table = json.loads((tmp_path / "deer" / "experiment.json").read_text())
+    assert set(table["students"]) == {"spd", "grpo-plain", "grpo-ditpo"}
+    assert {(v["run"], v["baseline"]) for v in table["verdicts"]} == {("grpo-plain", "spd"), ("grpo-ditpo", "spd")}
+    assert "grpo-ditpo beat spd (pooled over seeds [0])" in capsys.readouterr().out

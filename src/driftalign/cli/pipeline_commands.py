@@ -24,7 +24,10 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 def _run(pipeline: Path, out: Path | None, sets: tuple[str, ...]) -> None:
     from driftalign.pipeline import load_pipeline, run_pipeline
+    from driftalign.pipeline.demo import bundled_pipeline
 
+    if not pipeline.exists() and pipeline.suffix == "" and pipeline.parent == Path("."):
+        pipeline = bundled_pipeline(pipeline.name)   # a bare name: a bundled pipeline (demo, apo_table5, deer)
     overrides = _overrides(sets)
     if out is not None:
         overrides["out"] = str(out)
@@ -42,12 +45,12 @@ def commands() -> list[click.Command]:
 
     run = click.Command(
         name="run", callback=_run,
-        params=[click.Argument(["pipeline"], type=click.Path(path_type=Path, dir_okay=False)),
+        params=[click.Argument(["pipeline"], type=click.Path(path_type=Path, dir_okay=False), metavar="PIPELINE"),
                 click.Option(["--out"], type=click.Path(path_type=Path), default=None,
                              help="run directory (overrides the file's `out`)"),
                 click.Option(["--set", "sets"], multiple=True, metavar="SECTION.KEY=VALUE",
                              help="override one value of the file, e.g. --set spd.max_steps=100 (repeatable)")],
-        help="Run a pipeline file (world or data -> collect -> drift -> SPD -> consensus -> APO -> DDSampling -> "
+        help="Run a pipeline file, or a bundled one by name (demo, apo_table5, deer): world or data -> collect -> drift -> SPD -> consensus -> APO -> DDSampling -> "
              "GRPO -> eval -> report). A stage whose resolved config is unchanged since its last run is skipped; "
              "an interrupted one resumes.",
         short_help="Run a pipeline file; unchanged stages are skipped, interrupted ones resume.")

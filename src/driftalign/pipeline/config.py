@@ -6,13 +6,15 @@
     drift: {split: test}                # DriftConfig (data/out are set by the pipeline)
     student: {preset: base}             # init-student
     oracle: {}                          # optional: SPD on the reference reports (the ceiling)
-    spd: {max_steps: 1200, lr: 2e-3}    # SPDConfig (model/data/out set by the pipeline)
-    consensus: {strategy: vote}         # ConsensusConfig
-    apo: {apo-uniform: {weights: uniform}}            # name -> APOConfig, one stage per entry
+    spd: {max_steps: 1200, lr: 2e-3}    # SPDConfig (model/data/out set by the pipeline): APO's reference
+    spd_runs: {spd-gpt5: {teachers: sim-gpt-5}}       # optional: more SPD students (evaluated, not APO's reference)
+    consensus: {strategy: vote}         # ConsensusConfig, or several: {vote: {strategy: vote}, select: {...}}
+    apo: {apo-uniform: {weights: uniform}}            # name -> APOConfig (+ `t_plus: NAME` picks the consensus)
     ddsample: {from: spd, k: 10}                     # optional: DDSampleConfig
     grpo: {grpo-ditpo: {from: spd, switch_step: 50}} # optional: name -> DiTPOConfig (`subset` = ddsample's)
     eval: {split: test, max_new_tokens: 160}          # generate + eval of every trained student
     report: true                                      # `driftalign report` at the end
+    seeds: [0, 1, 2]                                  # optional: the whole pipeline once per seed, aggregated
 
 A section's keys are the flags of its stage command (`driftalign spd --help` lists them); the keys
 the pipeline wires (model, data, out, consensus, subset) are refused there. Omit a section (or set
@@ -80,14 +82,25 @@ class PipelineConfig(StageConfig):
     student: StudentSection | None = Field(default_factory=StudentSection)
     oracle: dict[str, Any] | None = None
     spd: dict[str, Any] | None = Field(default_factory=dict)
+    spd_runs: dict[str, dict[str, Any]] | None = None
     consensus: dict[str, Any] | None = Field(default_factory=lambda: {"strategy": "vote"})
     apo: dict[str, dict[str, Any]] | None = Field(default_factory=lambda: {"apo-uniform": {"weights": "uniform"}})
     ddsample: dict[str, Any] | None = None
     grpo: dict[str, dict[str, Any]] | None = None
     eval: EvalSection | None = Field(default_factory=EvalSection)
     report: bool = True
+    seeds: list[int] | None = Field(None, description="run the pipeline once per seed (OUT/seed-N, every `seed` "
+                                    "key = N) and aggregate mean ± std and pooled paired bootstraps")
 
-    @field_validator("apo", "grpo")
+    def consensus_runs(self) -> dict[str, dict[str, Any]]:
+        """name -> ConsensusConfig section: one section (named after its strategy) or a mapping of them."""
+        if not self.consensus:
+            return {}
+        if all(isinstance(v, dict) for v in self.consensus.values()):
+            return dict(self.consensus)
+        return {str(self.consensus.get("strategy", "model")): dict(self.consensus)}
+
+    @field_validator("apo", "grpo", "spd_runs")
     @classmethod
     def _run_names(cls, runs: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
         for name in runs or {}:

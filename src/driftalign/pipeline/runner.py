@@ -59,7 +59,7 @@ def _remove(paths: list[Path]) -> None:
             path.unlink()
 
 
-def _prepare_out(out: Path) -> None:
+def prepare_out(out: Path) -> None:
     """OUT must be new, empty, or a run directory of the pipeline (never delete a user's files)."""
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists() and not (out / LEGACY_MARKER).exists():
         raise ConfigError(f"{out} exists and is not a driftalign run directory; choose another `out`")
@@ -119,13 +119,20 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
 
 
 def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
-    """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json)."""
+    """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json). With
+    `seeds`, once per seed and aggregated (`pipeline.experiment`)."""
     from driftalign.pipeline.summary import print_summary, summarize
 
     console = console or Console()
+    if cfg.seeds:
+        from driftalign.pipeline.experiment import run_experiment, with_seed
+
+        for seed in cfg.seeds:              # every seed's stage configs validated before anything runs
+            plan(with_seed(cfg, seed))
+        return run_experiment(cfg, console)
     stages = plan(cfg)                      # every stage config validated before anything runs
     out = cfg.out.resolve()
-    _prepare_out(out)
+    prepare_out(out)
     with _locked(out):
         save_config(cfg, out, "pipeline.yaml")
         record = run_stages(stages, out, console)
@@ -140,9 +147,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
     return summary
 
 
-def _report(out: Path, console: Console) -> Path | None:
-    try:
-        from driftalign.report import build_report
-    except ImportError:  # pragma: no cover - the report package is part of driftalign
-        return None
+def _report(out: Path, console: Console) -> Path:
+    from driftalign.report import build_report
+
     return build_report(out)

@@ -167,34 +167,52 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                             done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
         trained[name] = out / name / "final"
 
-    consensus_file: Path | None = None
-    if cfg.consensus is not None:
+    for name, section in (cfg.spd_runs or {}).items():
+        if cfg.student is None:
+            raise ConfigError(f"pipeline spd_runs.{name}: needs a `student:` section")
+        run_cfg = _build(SPDConfig, {**(cfg.spd or {}), **section}, f"spd_runs.{name}", model=student_dir, data=data,
+                         out=out / name)
+        run_cfg.resume = True
+        stages.append(Stage(name, f"spd {name}", _dump(run_cfg), _runner("spd", run_cfg), outputs=[out / name],
+                            done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
+        trained[name] = out / name / "final"
+
+    consensus_files: dict[str, Path] = {}   # consensus name -> its t+ file
+    consensus_stage: dict[str, str] = {}    # consensus name -> its stage's name
+    for cname, csection in cfg.consensus_runs().items():
         from driftalign.consensus.run import ConsensusConfig, run_consensus
 
-        strategy = cfg.consensus.get("strategy", "model")
-        consensus_file = out / "consensus" / f"{strategy}.jsonl"
-        wired: dict[str, Any] = {"data": data, "out": consensus_file}
+        strategy = csection.get("strategy", "model")
+        stage_name = "consensus" if cname == strategy and len(cfg.consensus_runs()) == 1 else f"consensus-{cname}"
+        path = out / "consensus" / f"{cname}.jsonl"
+        wired: dict[str, Any] = {"data": data, "out": path}
         after = list(data_after)
-        if strategy in ("model", "hybrid") and "model" not in cfg.consensus:
+        if strategy in ("model", "hybrid") and "model" not in csection:
             if "spd" not in trained:
                 raise ConfigError(f"pipeline consensus: strategy {strategy!r} needs the SPD model (an `spd:` section)")
             wired["model"], after = trained["spd"], [*after, "spd"]
-        consensus = _build(ConsensusConfig, cfg.consensus, "consensus", **wired)
-        stages.append(Stage("consensus", f"consensus ({strategy})", _dump(consensus), lambda: run_consensus(consensus),
-                            outputs=[out / "consensus"], done=consensus_file, after=after))
+        ccfg = _build(ConsensusConfig, csection, f"consensus.{cname}", **wired)
+        stages.append(Stage(stage_name, f"consensus {cname} ({strategy})", _dump(ccfg),
+                            lambda ccfg=ccfg: run_consensus(ccfg),
+                            outputs=[path, path.with_name(path.stem + ".summary.json"), path.with_name(path.name + ".partial")],
+                            done=path, after=after))
+        consensus_files[cname], consensus_stage[cname] = path, stage_name
 
     for name, section in (cfg.apo or {}).items():
-        if "spd" not in trained or consensus_file is None:
-            raise ConfigError(f"pipeline apo.{name}: APO needs an `spd:` and a `consensus:` section")
+        section = dict(section)
+        t_plus = section.pop("t_plus", next(iter(consensus_files), None))
+        if "spd" not in trained or t_plus not in consensus_files:
+            raise ConfigError(f"pipeline apo.{name}: APO needs an `spd:` section and a consensus "
+                              f"({'t_plus ' + repr(t_plus) + ' is not one' if t_plus else 'a `consensus:` section'})")
         from driftalign.training.apo import APOConfig
 
         section = {"reference_cache": str(out / "apo-reference-cache"), **section}
-        apo = _build(APOConfig, section, f"apo.{name}", model=trained["spd"], data=data, consensus=consensus_file,
+        apo = _build(APOConfig, section, f"apo.{name}", model=trained["spd"], data=data, consensus=consensus_files[t_plus],
                      out=out / name)
         apo.resume = True
-        stages.append(Stage(name, f"apo {name} ({apo.weights} weights)", _dump(apo), _runner("apo", apo),
-                            outputs=[out / name], done=out / name / "final" / "config.json",
-                            after=[*data_after, "spd", "consensus"], kind="student"))
+        stages.append(Stage(name, f"apo {name} ({t_plus} t+, {apo.weights} weights)", {**_dump(apo), "t_plus": t_plus},
+                            _runner("apo", apo), outputs=[out / name], done=out / name / "final" / "config.json",
+                            after=[*data_after, "spd", consensus_stage[t_plus]], kind="student"))
         trained[name] = out / name / "final"
 
     # ---- DEER: DDSampling and GRPO/DiTPO ---------------------------------------------------------------

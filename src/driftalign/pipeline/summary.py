@@ -22,19 +22,23 @@ from driftalign.pipeline.config import PipelineConfig
 from driftalign.pipeline.stages import Stage
 
 
-def verdict(out: Path, data: Path, split: str, run: str, baseline: str, n_boot: int = 1000) -> dict[str, Any]:
-    """Paired bootstrap of (run - baseline) on `split`: did `run` beat `baseline` on this run?"""
+def outcomes(out: Path, data: Path, split: str, name: str):
+    """Per-study outcomes (`metrics.bootstrap.study_outcomes`) of student `name`'s predictions in run `out`."""
     from driftalign.data.dataset import load_dataset
     from driftalign.metrics import load_predictions
-    from driftalign.metrics.bootstrap import paired_bootstrap, study_outcomes
+    from driftalign.metrics.bootstrap import study_outcomes
 
     studies = load_dataset(data, verify_images=False).split(split)
+    texts = {p["study_id"]: p["text"] for p in load_predictions(out / "preds" / f"{name}.jsonl")}
+    return study_outcomes([texts.get(st.study_id, "") for st in studies], studies)
 
-    def outcomes(name: str):
-        texts = {p["study_id"]: p["text"] for p in load_predictions(out / "preds" / f"{name}.jsonl")}
-        return study_outcomes([texts.get(st.study_id, "") for st in studies], studies)
 
-    ci = paired_bootstrap([(outcomes(run), outcomes(baseline))], n_boot=n_boot, seed=0)
+def verdict(out: Path, data: Path, split: str, run: str, baseline: str, n_boot: int = 1000) -> dict[str, Any]:
+    """Paired bootstrap of (run - baseline) on `split`: did `run` beat `baseline` on this run?"""
+    from driftalign.metrics.bootstrap import paired_bootstrap
+
+    ci = paired_bootstrap([(outcomes(out, data, split, run), outcomes(out, data, split, baseline))], n_boot=n_boot,
+                          seed=0)
     acc, err = ci["avg_accuracy"], ci["drift_errors_per_100"]
     better = acc["lo"] > 0 or err["hi"] < 0
     worse = acc["hi"] < 0 or err["lo"] > 0
