@@ -17,3 +17,18 @@ fi
 echo "installing driftalign and its dependencies ..."
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 echo "installed into $(pwd)/.venv"
+# Headless Chromium renders the HTML report in tests/test_report.py (that one check is skipped without it).
+# Never fails the install: without apt-get (or root/sudo) it prints a note.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; }; then
+    echo "installing chromium (headless browser for the report test) ..."
+    { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null 2>&1 \
+           && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+      || echo "note: could not install chromium with apt-get; tests/test_report.py skips its browser check"
+  else
+    echo "note: chromium not found and apt-get (as root) unavailable; tests/test_report.py skips its browser check"
+  fi
+fi

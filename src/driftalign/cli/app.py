@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "ddsample": "driftalign.cli.deer_commands",
     "grpo": "driftalign.cli.deer_commands",
     "eval": "driftalign.cli.eval_commands",
+    "report": "driftalign.cli.report_commands",
 }
 
 

@@ -1,0 +1,65 @@
+"""`build_report(run_dir)`: one self-contained HTML file describing a finished run (`driftalign report`).
+
+    collect.py    what the run directory holds -> typed records (RunContents)
+    examples.py   a few test studies side by side, drift errors marked (the APO paper's Fig. 1b)
+    figures.py    the training curves (the drift figures are the PNGs `driftalign drift` wrote)
+    html.py       the page: tables in the paper's layouts, inline CSS, inline base64 PNGs, no script
+
+Anything the run lacks is skipped with a short note; a directory with no stage output at all is a
+`RunDirError`. The file is written atomically (`data.io.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from driftalign.data.io import atomic_write
+from driftalign.errors import DriftalignError
+from driftalign.report.collect import RunContents, collect_run
+from driftalign.report.examples import Example, build_examples
+from driftalign.report.html import render
+
+REPORT_FILE = "report.html"
+DEFAULT_EXAMPLES = 4
+log = logging.getLogger(__name__)
+
+
+def _examples(contents: RunContents, n: int) -> tuple[list[Example], list[str]]:
+    if n <= 0:
+        return [], ["examples turned off (--examples 0)"]
+    if contents.dataset is None:
+        return [], ["no dataset directory (studies.jsonl) found in the run or its configs"]
+    from driftalign.data.dataset import load_dataset
+
+    try:
+        ds = load_dataset(contents.dataset, verify_images=False)
+    except DriftalignError as e:   # a broken dataset costs the examples, not the report
+        return [], [f"dataset not readable: {e}"]
+    if not ds.trajectories:
+        return [], [f"{contents.dataset} has no trajectories.jsonl"]
+    return build_examples(contents, ds, n)
+
+
+def _curves(contents: RunContents) -> bytes | None:
+    if not contents.training:
+        return None
+    from driftalign.report.figures import training_curves
+
+    try:
+        return training_curves(contents.training, contents.synthetic)
+    except Exception as e:  # noqa: BLE001 — a plotting failure must not cost the report
+        contents.notes.append(f"training curves not drawn ({type(e).__name__}: {e})")
+        return None
+
+
+def build_report(run_dir: Path, out: Path | None = None, *, examples: int = DEFAULT_EXAMPLES) -> Path:
+    """Write the HTML report of `run_dir` to `out` (default RUN_DIR/report.html); returns its path."""
+    run_dir = Path(run_dir)
+    contents = collect_run(run_dir)
+    shown, notes = _examples(contents, examples)
+    page = render(contents, shown, notes, _curves(contents))
+    path = Path(out) if out is not None else run_dir / REPORT_FILE
+    with atomic_write(path) as f:
+        f.write(page)
+    return path
