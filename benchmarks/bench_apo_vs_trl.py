@@ -31,7 +31,8 @@ tokenisation and image processing of every row; driftalign: reading the consensu
 trainer); job ratio = TRL's (setup + loop) over this system's (setup + loop [+ reference pass]);
 peak RSS of the process; vision images
 encoded per study (forward hooks on the vision tower(s), policy + reference); token positions through
-the decoder per study (forward hooks on the language model(s)). The Trainer's own start and end
+the decoder per study (forward hooks on the language model(s)); token ratio = TRL's token positions
+over this system's — the speed-up that the decoder's work alone would allow. The Trainer's own start and end
 (accelerate's `free_memory` runs a full `gc.collect`, ~0.3 s here) are the same code for both and
 are left out of studies/s; they are in neither column.
 """
@@ -259,19 +260,40 @@ def measure(system: str, n_neg: int, image_tokens: int, preset: str) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| N | image tokens | system | studies/s | ratio vs TRL | setup s | job ratio | peak RSS (MB) "
-             "| vision images / study | token positions / study |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| vision images / study | token positions / study | token ratio |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    trl_tokens = {(r["N"], r["image_tokens"]): r["token_positions_per_study"] for r in rows
+                  if r["system"] == "trl" and "error" not in r}
     trl = {(r["N"], r["image_tokens"]): r.get("studies_per_s") for r in rows if r["system"] == "trl"}
     trl_job = {(r["N"], r["image_tokens"]): r["seconds"] + r["setup_s"] for r in rows if r["system"] == "trl" and "error" not in r}
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | error: {r['error']} | | | | | | | |")
             continue
         base = trl.get((r["N"], r["image_tokens"]))
         ratio = f"{r['studies_per_s'] / base:.2f}x" if base else "-"
         job = trl_job.get((r["N"], r["image_tokens"]))
         job_ratio = f"{job / (r['seconds'] + r['setup_s']):.2f}x" if job else "-"
+        tok = trl_tokens.get((r["N"], r["image_tokens"]))
+        tok_ratio = f"{tok / r['token_positions_per_study']:.2f}x" if tok else "-"
         lines.append(f"| {r['N']} | {r['image_tokens']} | {r['system']} | {r['studies_per_s']:.2f} | {ratio} | {r['setup_s']:.2f} | {job_ratio} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['vision_images_per_study']:.1f} | {r['token_positions_per_study']:.0f} |")
+                     f"{r['peak_rss_mb']:.0f} | {r['vision_images_per_study']:.1f} | {r['token_positions_per_study']:.0f} | {tok_ratio} |")
+    return "\n".join(lines)
+
+
+def slopes(rows: list[dict]) -> str:
+    """Least-squares slope of the ratio vs TRL over N, per system and image-token count."""
+    import numpy as np
+
+    trl = {(r["N"], r["image_tokens"]): r["studies_per_s"] for r in rows if r["system"] == "trl" and "error" not in r}
+    lines = []
+    for system in ("flat", "default"):
+        for tokens in sorted({r["image_tokens"] for r in rows}):
+            pts = [(r["N"], r["studies_per_s"] / trl[(r["N"], tokens)]) for r in rows
+                   if r["system"] == system and r["image_tokens"] == tokens and "error" not in r and (r["N"], tokens) in trl]
+            if len(pts) >= 2:
+                slope = float(np.polyfit([p[0] for p in pts], [p[1] for p in pts], 1)[0])
+                lines.append(f"ratio vs TRL of {system}, {tokens} image tokens: slope {slope:+.3f} per extra negative "
+                             f"(N = {', '.join(str(p[0]) for p in pts)})")
     return "\n".join(lines)
 
 
@@ -302,6 +324,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(f"preset {args.preset}, {STUDIES} studies, 2 threads")
     print(table(rows))
+    print(slopes(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
