@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "generate": "driftalign.cli.student_commands",
     "consensus": "driftalign.cli.apo_commands",
     "apo": "driftalign.cli.apo_commands",
+    "classifier": "driftalign.cli.classifier_commands",
     "ddsample": "driftalign.cli.deer_commands",
     "grpo": "driftalign.cli.deer_commands",
     "eval": "driftalign.cli.eval_commands",

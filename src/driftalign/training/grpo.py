@@ -7,6 +7,7 @@ reference report y (findings + impression) and the policy takes a PPO-clipped st
     r_i   = F1(C(o_i), C(y)) + gamma * BLEU-2(o_i, y)        gamma = 0, then 0.25       (DEER eq. 1)
     A_i   = (r_i - mean r) / (std r + 1e-4)                  over the G completions     (eq. 2)
     A_i^t = A_i * w_i^t,  w = 1 + alpha * TF-IDF over the group  (--token-weights tfidf, DiTPO)
+                          or w = 1 + beta * s~, a report classifier's saliency  (--token-weights gradient)
     L     = PPO-clipped surrogate with A_i^t (+ kl_beta * k3 KL to the reference)        (`rl.ditpo_loss`)
 
 This module holds what needs neither torch nor TRL (so the CLI starts fast): the config, the choice
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from driftalign.data.dataset import STUDIES_FILE, Dataset
 from driftalign.data.io import read_jsonl
@@ -33,7 +34,8 @@ from driftalign.rl.reward import REWARD_UNCERTAIN, RewardSchedule, reward_terms
 from driftalign.training.common import TrainingStageConfig
 
 GRPO_LR = 1e-6  # DEER's RL learning rate (SPEC §3)
-TokenWeights = Literal["none", "tfidf"]  # "gradient" (classifier saliency) is not built: docs/deer.md
+TokenWeights = Literal["none", "tfidf", "gradient"]
+Labeler = Literal["rules", "classifier"]
 
 
 class DiTPOConfig(RewardSchedule, TrainingStageConfig):
@@ -44,8 +46,18 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
     batch_size: int = Field(1, ge=1, description="studies per device per micro-batch; each brings its G completions")
     token_weights: TokenWeights = Field(
         "tfidf", description="per-token advantage weights: tfidf (DiTPO's rule weights, 1 + alpha * TF-IDF over the "
-                             "group) or none (plain GRPO, one advantage per completion)")
+                             "group), gradient (DiTPO's gradient weights, 1 + beta * the saliency of --classifier) "
+                             "or none (plain GRPO, one advantage per completion)")
     tfidf_alpha: float = Field(4.0, ge=0, description="alpha of the TF-IDF weights (paper: 4)")
+    gradient_beta: float = Field(1.0, ge=0, description="beta of the gradient weights (paper: 1)")
+    labeler: Labeler = Field("rules", description="the reward's report labeler C: rules (driftalign's rule labeler) "
+                                                  "or classifier (--classifier)")
+    classifier: Path | None = Field(
+        None, validate_default=True,
+        description="report classifier for --token-weights gradient / --labeler classifier: a `driftalign "
+                    "classifier train` output directory, or a CheXbert chexbert.pth (with --classifier-tokenizer)")
+    classifier_tokenizer: Path | None = Field(None, description="local bert-base-uncased tokenizer directory of a "
+                                                                "chexbert.pth --classifier")
     kl_beta: float = Field(0.0, ge=0, description="weight of the k3 KL to the reference (the starting model); "
                                                    "0 = no reference model is held")
     clip_eps: float = Field(0.2, gt=0, lt=1, description="PPO clip range epsilon")
@@ -62,6 +74,16 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper RL: {GRPO_LR}]")
     max_length: int | None = Field(None, description="not used by grpo (prompts are never cut; completions end at "
                                                      "--max-new-tokens): giving it is an error")
+
+    @field_validator("classifier")
+    @classmethod
+    def _classifier_needed(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None:
+            for flag, value in (("token_weights", "gradient"), ("labeler", "classifier")):
+                if info.data.get(flag) == value:
+                    raise ValueError(f"--{flag.replace('_', '-')} {value} needs a report classifier: --classifier DIR "
+                                     "(train one with `driftalign classifier train`)")
+        return v
 
     @field_validator("max_length")
     @classmethod
@@ -83,6 +105,7 @@ class GRPOStudy:
 
     study_id: str
     reference: str
+    positive_findings: tuple[str, ...] = ()   # observations the study labels 1 (gradient token weights)
 
 
 def read_subset(path: Path) -> list[str]:
@@ -124,7 +147,7 @@ def grpo_studies(ds: Dataset, split: str, subset: Path | None = None) -> tuple[l
                 raise DatasetError(f"--subset {subset}: study {sid!r} is in split {known[sid].split!r}, "
                                    f"not --split {split!r}")
             chosen.append(in_split[sid])
-    studies = [GRPOStudy(s.study_id, s.report) for s in chosen if s.report.strip()]
+    studies = [GRPOStudy(s.study_id, s.report, tuple(s.positive_findings())) for s in chosen if s.report.strip()]
     skipped = [s.study_id for s in chosen if not s.report.strip()]
     if not studies:
         where = f"--subset {subset}" if subset is not None else f"split {split!r}"

@@ -15,6 +15,10 @@ TF-IDF needs the whole group, and TRL may spread a group's G completions over pr
 completions are gathered, weighted per block of G consecutive rows (TRL's own grouping of the
 gathered rewards) and this process's rows are sliced back with TRL's `process_slice`. On one process
 this is the identity. `tests/test_grpo.py::test_trl_contract` fails if TRL changes the method's contract.
+With `--token-weights gradient` the weights are DiTPO's gradient weights (`rl.gradient_weights`): w = 1 + beta
+* s~, the saliency of a report classifier (`--classifier`) for the study's positive findings, moved onto the
+policy's tokens by character span. They are per completion (no group statistic), so no gather is needed:
+each process weights its own rows, whose study comes from the matching row of `inputs`.
 
 Outputs in --out: checkpoint-*/ (Trainer), adapter/ (LoRA), final/ (+ model card README.md),
 driftalign_config.yaml, grpo_data.json (training studies, skipped ones).
@@ -29,13 +33,17 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from driftalign.classifier.checkpoint import load_classifier
+from driftalign.classifier.model import Classifier
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError
+from driftalign.labeling import label_reports
 from driftalign.models.load import load_processor, load_student, model_dir
 from driftalign.models.lora import lora_config, trainable_parameter_count
 from driftalign.rl import tfidf_token_weights, token_advantages
+from driftalign.rl.gradient_weights import completion_spans, gradient_token_weights
 from driftalign.training.common import (
     TrainingSummary,
     prepare_model,
@@ -77,21 +85,52 @@ def group_token_advantages(advantages_N: torch.Tensor, completion_ids_NT: torch.
     return out_NT
 
 
+def gradient_advantages(advantages_B: torch.Tensor, completion_ids_BT: torch.Tensor, mask_BT: torch.Tensor,
+                        positive_findings: list[list[str]], tokenizer: Any, classifier: Classifier,
+                        beta: float) -> torch.Tensor:
+    """[B] advantages -> [B, T] A_i^t = A_i * w_i^t, w = DiTPO's gradient weights (`rl.gradient_token_weights`).
+
+    Completion i's text and token spans are decoded from its ids where `mask` is 1 (`rl.completion_spans`:
+    the text TRL's reward reads); positive_findings[i] are the observations its study labels 1.
+    """
+    b, t = completion_ids_BT.shape
+    if advantages_B.shape != (b,) or mask_BT.shape != (b, t) or len(positive_findings) != b:
+        raise ValueError(f"advantages {tuple(advantages_B.shape)}, ids {(b, t)}, mask {tuple(mask_BT.shape)}, "
+                         f"{len(positive_findings)} finding lists do not match")
+    ids, keep = completion_ids_BT.cpu(), mask_BT.bool().cpu()
+    decoded = [completion_spans(tokenizer, ids[i][keep[i]].tolist()) for i in range(b)]
+    weights = gradient_token_weights(classifier, [text for text, _ in decoded], positive_findings,
+                                     [spans for _, spans in decoded], beta=beta)
+    return token_advantages(advantages_B.detach().float().cpu(), weights, pad_to=t)
+
+
 class DiTPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer whose advantages become DiTPO's token advantages (the one override; module docstring).
 
-    token_weights "none" leaves TRL's [B] advantages untouched: plain GRPO.
+    token_weights "none" leaves TRL's [B] advantages untouched: plain GRPO. "gradient" needs `classifier`.
     """
 
-    def __init__(self, *args: Any, token_weights: str = "tfidf", tfidf_alpha: float = 4.0, **kwargs: Any):
-        if token_weights not in ("none", "tfidf"):
-            raise ConfigError(f"token_weights must be none or tfidf, got {token_weights!r}")
+    def __init__(self, *args: Any, token_weights: str = "tfidf", tfidf_alpha: float = 4.0,
+                 classifier: Classifier | None = None, gradient_beta: float = 1.0, **kwargs: Any):
+        if token_weights not in ("none", "tfidf", "gradient"):
+            raise ConfigError(f"token_weights must be none, tfidf or gradient, got {token_weights!r}")
+        if token_weights == "gradient" and classifier is None:
+            raise ConfigError("token_weights gradient needs a report classifier (--classifier DIR)")
         super().__init__(*args, **kwargs)
         self.token_weights, self.tfidf_alpha = token_weights, tfidf_alpha
+        self.classifier, self.gradient_beta = classifier, gradient_beta
+        if classifier is not None:
+            classifier.model.to(self.accelerator.device).eval().requires_grad_(False)
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
         if self.token_weights == "none":
+            return output
+        if self.token_weights == "gradient":
+            adv_BT = gradient_advantages(output["advantages"], output["completion_ids"], output["completion_mask"],
+                                         [list(x["positive_findings"]) for x in inputs], self._tokenizer,
+                                         self.classifier, self.gradient_beta)
+            output["advantages"] = adv_BT.to(output["advantages"].device)
             return output
         acc = self.accelerator
         ids_BT, mask_BT = output["completion_ids"], output["completion_mask"]
@@ -137,6 +176,7 @@ def prompt_dataset(ds: Dataset, studies: list[GRPOStudy], prompt: str):
         "prompt": [[{"role": "user", "content": prompt}] for _ in studies],
         "study_id": [s.study_id for s in studies],
         "reference": [s.reference for s in studies],
+        "positive_findings": [list(s.positive_findings) for s in studies],
     })
 
     def with_images(batch: dict[str, list]) -> dict[str, list]:
@@ -161,15 +201,24 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     else:
         model = prepare_model(model, cfg)
     args = grpo_arguments(cfg)
+    classifier = None
+    if cfg.token_weights == "gradient" or cfg.labeler == "classifier":
+        if cfg.classifier is None:
+            raise ConfigError("--token-weights gradient / --labeler classifier need --classifier DIR")
+        classifier = load_classifier(cfg.classifier, cfg.classifier_tokenizer)
+    if reward is None:
+        labeler = classifier if cfg.labeler == "classifier" else label_reports
+        reward = ClinicalReward(cfg, uncertain=cfg.uncertain, labeler=labeler)
     trainer = DiTPOTrainer(
-        model=model, reward_funcs=reward or ClinicalReward(cfg, uncertain=cfg.uncertain), args=args,
+        model=model, reward_funcs=reward, args=args,
         train_dataset=prompt_dataset(ds, studies, cfg.prompt), processing_class=processor, callbacks=callbacks,
         peft_config=peft_config, token_weights=cfg.token_weights, tfidf_alpha=cfg.tfidf_alpha,
+        classifier=classifier, gradient_beta=cfg.gradient_beta,
     )
     trainable, total = trainable_parameter_count(trainer.model)
     data = {"model": str(source), "studies": len(studies), "skipped_without_reference": skipped,
             "subset": str(cfg.subset) if cfg.subset else None, "trainable_parameters": trainable,
-            "parameters": total}
+            "parameters": total, "classifier": str(classifier.source) if classifier is not None else None}
     return trainer, processor, data
 
 
