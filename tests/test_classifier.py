@@ -181,8 +181,8 @@ def test_train_on_a_dataset_directory(mini_world, tmp_path):
     from driftalign.classifier.train import run_classifier_train, training_texts
     from driftalign.data.dataset import load_dataset
 
-    cfg = ClassifierTrainConfig(data=mini_world["data"], out=tmp_path / "clf", base=write_tiny_bert_base(tmp_path / "b"),
-                                max_steps=2, batch_size=4, eval_split="none", max_length=64)
+    cfg = ClassifierTrainConfig(data=mini_world["data"], out=tmp_path / "clf", max_steps=2, batch_size=4,
+                                base=write_tiny_bert_base(tmp_path / "b"), eval_split="none", max_length=64)
     train, held_out, counts = training_texts(cfg)
     ds = load_dataset(mini_world["data"], verify_images=False)
     distinct = {s.report for s in ds.studies} | {t.response for t in ds.trajectories if t.response.strip()}

@@ -48,6 +48,7 @@ def label_agreement(pred: Sequence[Labels], ref: Sequence[Labels]) -> dict:
     return {
         "n": len(pred),
         "exact": exact / len(pred) if pred else None,
-        "macro": {key: _mean([per[name][key] for name in OBSERVATIONS]) for key in ("accuracy", "kappa", "positive_f1")},
+        "macro": {key: _mean([per[name][key] for name in OBSERVATIONS])
+                  for key in ("accuracy", "kappa", "positive_f1")},
         "per_observation": per,
     }

@@ -130,7 +130,8 @@ def load_classifier(path: str | Path, tokenizer: str | Path | None = None, *,
         model = ReportClassifier.from_pretrained(directory, local_files_only=True)
         model.eval()
         tok = load_tokenizer(Path(tokenizer) if tokenizer is not None else directory)
-        clf = Classifier(model=model, tokenizer=tok, max_length=int(config.get("classifier_max_length", DEFAULT_MAX_LENGTH)),
+        max_length = int(config.get("classifier_max_length", DEFAULT_MAX_LENGTH))
+        clf = Classifier(model=model, tokenizer=tok, max_length=max_length,
                          source=directory, meta={"format": "directory"})
     if device is not None:
         clf.model.to(device)

@@ -8,7 +8,7 @@ by n / (C_h * count) over the training labels (a class absent from them gets wei
 "uncertain" is rare.
 
 Optimiser: AdamW (weight decay 0.01, CheXbert: Adam without decay), linear warm-up over `--warmup-ratio`
-of the steps then linear decay to 0 (CheXbert: a constant 2e-5 for 8 epochs over ~190k reports — far more
+of the steps then linear decay to 0 (CheXbert: a constant 2e-5 for 8 epochs over the CheXpert reports — far more
 than a CPU budget allows; a decaying schedule converges in the few hundred steps we can afford). Batches
 are drawn in a seeded random order (each run of 32 batches cut from length-sorted rows, then shuffled) and
 padded to their longest text.
@@ -135,8 +135,8 @@ def train_classifier(clf: Classifier, texts: list[LabelledText], cfg: Classifier
     pad_id = clf.tokenizer.pad_token_id or 0
     history: list[dict[str, float]] = []
     running, start = [], time.perf_counter()
-    columns = (TextColumn("[bold]classifier train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TimeRemainingColumn())
+    columns = (TextColumn("[bold]classifier train"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("train", total=steps, loss="-")
         for step, rows in enumerate(_batches([len(x) for x in encoded], cfg.batch_size, steps, generator), start=1):
