@@ -23,7 +23,9 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     verdict = summary["verdicts"][0]
     assert verdict["run"] == "apo-uniform" and verdict["baseline"] == "spd" and isinstance(verdict["beat_baseline"], bool)
     assert verdict["avg_accuracy"]["lo"] <= verdict["avg_accuracy"]["diff"] <= verdict["avg_accuracy"]["hi"]
-    assert "apo-uniform beat SPD on this run: " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "apo-uniform beat spd on this run: " in printed
+    assert printed.rstrip().endswith(f"report: {out.resolve() / 'report.html'}")
     assert "Trained on SYNTHETIC data" in (out / "spd" / "final" / "README.md").read_text()
     for path in ("world/trajectories.jsonl", "teacher_requests.jsonl", "drift/drift.json", "spd/final/config.json",
                  "consensus/vote.jsonl", "apo-uniform/final/config.json", "eval/spd.json", "preds/apo-uniform.jsonl"):
@@ -36,12 +38,12 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
     main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
           "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
           "--vision-pretrain-steps", "2"])
-    assert capsys.readouterr().out.count("up to date") == 10
+    assert capsys.readouterr().out.count("up to date") == 9
     main(["demo", "--out", str(out), "--studies", "30", "--spd-steps", "3", "--apo-steps", "2",
           "--max-new-tokens", "8", "--weights", "uniform", "--vision-pretrain-images", "48",
           "--vision-pretrain-steps", "2", "--apo-lr", "3e-5"])
     printed = capsys.readouterr().out
-    assert printed.count("up to date") == 8 and printed.count("✓") == 2
+    assert printed.count("up to date") == 7 and printed.count("✓") == 2
 
 
 def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path):

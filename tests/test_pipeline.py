@@ -103,14 +103,18 @@ def _deer(tmp_path: Path, **extra) -> PipelineConfig:
     return PipelineConfig.model_validate({
         "out": tmp_path / "run", "world": {"studies": 20}, "oracle": {}, "spd": {"max_steps": 3},
         "consensus": {"strategy": "vote"}, "apo": {"apo-a": {"weights": "uniform"}, "apo-b": {"weights": "drift"}},
-        "ddsample": {"from": "spd", "k": 2, "size": 4}, "grpo": {"grpo-t": {"from": "spd", "switch_step": 1}},
+        "ddsample": {"from": "spd", "k": 2, "size": 4},
+        "grpo": {"grpo-t": {"from": "spd", "switch_step": 1, "subset": "ddsample"},
+                 "grpo-g": {"switch_step": 1, "token_weights": "gradient"}},
+        "classifier": {"max_steps": 2},
         **extra})
 
 
 def test_plan_wires_every_stage_to_what_it_reads(tmp_path):
     stages = {s.name: s for s in plan(_deer(tmp_path))}
     assert list(stages) == ["world", "collect", "drift", "student", "spd", "oracle", "consensus", "apo-a", "apo-b",
-                            "ddsample", "grpo-t", "eval-spd", "eval-oracle", "eval-apo-a", "eval-apo-b", "eval-grpo-t"]
+                            "classifier", "ddsample", "grpo-t", "grpo-g", "eval-spd", "eval-oracle", "eval-apo-a",
+                            "eval-apo-b", "eval-grpo-t", "eval-grpo-g"]
     out = (tmp_path / "run").resolve()
     assert stages["oracle"].config["targets"] == "reference" and stages["oracle"].config["max_steps"] == 3
     assert stages["apo-b"].config["model"] == str(out / "spd" / "final")
@@ -119,6 +123,8 @@ def test_plan_wires_every_stage_to_what_it_reads(tmp_path):
     assert stages["grpo-t"].config["subset"] == str(out / "ddsample" / "subset.jsonl")
     assert stages["grpo-t"].after == ["world", "collect", "spd", "ddsample"]
     assert stages["eval-grpo-t"].after[-1] == "grpo-t"
+    assert stages["grpo-g"].config["subset"] is None and stages["grpo-g"].after == ["world", "collect", "spd", "classifier"]
+    assert stages["grpo-g"].config["classifier"] == str(out / "classifier" / "final")
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -127,6 +133,8 @@ def test_plan_wires_every_stage_to_what_it_reads(tmp_path):
     ({"spd": None}, "APO needs an `spd:`"),
     ({"grpo": {"g": {"from": "nope", "switch_step": 1}}}, "'nope' is not a trained student"),
     ({"world": None}, "give `data: DIR`"),
+    ({"classifier": None}, "need a `classifier:` section"),
+    ({"ddsample": None}, "`subset: ddsample` needs a `ddsample:` section"),
 ])
 def test_a_bad_pipeline_fails_before_anything_runs(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -222,9 +230,11 @@ def test_every_bundled_pipeline_plans(tmp_path, name):
 
 DEER_TOY = ["--set", "seeds=[0]", "--set", "world.studies=20", "--set", "world.image_size=32",
             "--set", "student.preset=tiny", "--set", "student.pretrain_vision=false", "--set", "spd.max_steps=3",
-            "--set", "ddsample.k=2", "--set", "ddsample.size=4", "--set", "ddsample.max_new_tokens=8",
-            "--set", "eval.max_new_tokens=8", "--set", "eval.bootstrap=100", "--set", "report=false"]
-for _run in ("grpo-plain", "grpo-ditpo"):
+            "--set", "ddsample.k=2", "--set", "ddsample.max_new_tokens=8",
+            "--set", "eval.max_new_tokens=8", "--set", "eval.bootstrap=100", "--set", "report=false",
+            "--set", "ddsample.fraction=0.5", "--set", "classifier.max_steps=2", "--set", "classifier.max_length=32"]
+GRPO_RUNS = ("grpo-100", "ditpo-tfidf-100", "ditpo-gradient-100", "deer")
+for _run in GRPO_RUNS:
     DEER_TOY += ["--set", f"grpo.{_run}.max_steps=2", "--set", f"grpo.{_run}.switch_step=1",
                  "--set", f"grpo.{_run}.num_generations=2", "--set", f"grpo.{_run}.batch_size=2",
                  "--set", f"grpo.{_run}.max_new_tokens=8"]
@@ -234,6 +244,6 @@ for _run in ("grpo-plain", "grpo-ditpo"):
 def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
     main(["run", "deer", "--out", str(tmp_path / "deer"), *DEER_TOY])
     table = json.loads((tmp_path / "deer" / "experiment.json").read_text())
-    assert set(table["students"]) == {"spd", "grpo-plain", "grpo-ditpo"}
-    assert {(v["run"], v["baseline"]) for v in table["verdicts"]} == {("grpo-plain", "spd"), ("grpo-ditpo", "spd")}
-    assert "grpo-ditpo beat spd (pooled over seeds [0])" in capsys.readouterr().out
+    assert set(table["students"]) == {"spd", *GRPO_RUNS}
+    assert {(v["run"], v["baseline"]) for v in table["verdicts"]} == {(run, "spd") for run in GRPO_RUNS}
+    assert "deer beat spd (pooled over seeds [0])" in capsys.readouterr().out

@@ -10,8 +10,11 @@
     spd_runs: {spd-gpt5: {teachers: sim-gpt-5}}       # optional: more SPD students (evaluated, not APO's reference)
     consensus: {strategy: vote}         # ConsensusConfig, or several: {vote: {strategy: vote}, select: {...}}
     apo: {apo-uniform: {weights: uniform}}            # name -> APOConfig (+ `t_plus: NAME` picks the consensus)
+    classifier: {epochs: 1}                          # optional: the CheXbert-style report classifier (DEER's C)
     ddsample: {from: spd, k: 10}                     # optional: DDSampleConfig
-    grpo: {grpo-ditpo: {from: spd, switch_step: 50}} # optional: name -> DiTPOConfig (`subset` = ddsample's)
+    grpo: {grpo-ditpo: {from: spd, switch_step: 50, subset: ddsample}}   # optional: name -> DiTPOConfig
+                                                     #   (`subset: ddsample` = the ddsample stage's subset, else
+                                                     #   every study; `classifier` = the classifier stage's)
     eval: {split: test, max_new_tokens: 160}          # generate + eval of every trained student
     report: true                                      # `driftalign report` at the end
     seeds: [0, 1, 2]                                  # optional: the whole pipeline once per seed, aggregated
@@ -85,6 +88,7 @@ class PipelineConfig(StageConfig):
     spd_runs: dict[str, dict[str, Any]] | None = None
     consensus: dict[str, Any] | None = Field(default_factory=lambda: {"strategy": "vote"})
     apo: dict[str, dict[str, Any]] | None = Field(default_factory=lambda: {"apo-uniform": {"weights": "uniform"}})
+    classifier: dict[str, Any] | None = None
     ddsample: dict[str, Any] | None = None
     grpo: dict[str, dict[str, Any]] | None = None
     eval: EvalSection | None = Field(default_factory=EvalSection)

@@ -154,11 +154,11 @@ def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[
     with atomic_write(out / "experiment.md") as f:
         f.write(markdown(table))
     print_experiment(table, console)
-    console.print(f"table: {out / 'experiment.md'}")
+    console.print(f"table: {out / 'experiment.md'}", soft_wrap=True, highlight=False)
     if cfg.report:
         from driftalign.report import build_report
 
-        console.print(f"report: {build_report(out)}")
+        console.print(f"report: {build_report(out)}", soft_wrap=True, highlight=False)
     return table
 
 

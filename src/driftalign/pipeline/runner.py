@@ -143,7 +143,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
             report = _report(out, console)
         print_summary(summary, console)
         if report is not None:
-            console.print(f"report: {report}")
+            console.print(f"report: {report}", soft_wrap=True, highlight=False)
     return summary
 
 

@@ -32,7 +32,7 @@ from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig
 
 # keys a section may not set: the pipeline wires them from the other stages
-WIRED = {"model", "data", "out", "consensus", "subset", "pred", "json"}
+WIRED = {"model", "data", "out", "consensus", "subset", "pred", "json", "classifier"}
 UNHASHED = {"resume"}   # how a stage runs, not what it computes
 
 
@@ -192,7 +192,8 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                 raise ConfigError(f"pipeline consensus: strategy {strategy!r} needs the SPD model (an `spd:` section)")
             wired["model"], after = trained["spd"], [*after, "spd"]
         ccfg = _build(ConsensusConfig, csection, f"consensus.{cname}", **wired)
-        stages.append(Stage(stage_name, f"consensus {cname} ({strategy})", _dump(ccfg),
+        title = f"consensus ({strategy})" if cname == strategy else f"consensus {cname} ({strategy})"
+        stages.append(Stage(stage_name, title, _dump(ccfg),
                             lambda ccfg=ccfg: run_consensus(ccfg),
                             outputs=[path, path.with_name(path.stem + ".summary.json"), path.with_name(path.name + ".partial")],
                             done=path, after=after))
@@ -215,7 +216,22 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                             after=[*data_after, "spd", consensus_stage[t_plus]], kind="student"))
         trained[name] = out / name / "final"
 
-    # ---- DEER: DDSampling and GRPO/DiTPO ---------------------------------------------------------------
+    # ---- DEER: the report classifier, DDSampling and GRPO/DiTPO -------------------------------------------
+    classifier_dir: Path | None = None
+    if cfg.classifier is not None:
+        from driftalign.classifier.config import ClassifierTrainConfig
+
+        clf = _build(ClassifierTrainConfig, cfg.classifier, "classifier", data=data, out=out / "classifier")
+
+        def train_classifier(clf=clf) -> None:
+            from driftalign.classifier.train import run_classifier_train
+
+            run_classifier_train(clf)
+
+        stages.append(Stage("classifier", "classifier (CheXbert layout, on the rule labeler's labels)", _dump(clf),
+                            train_classifier, outputs=[out / "classifier"], done=out / "classifier" / "final",
+                            after=list(data_after), resumable=False))
+        classifier_dir = out / "classifier" / "final"
     subset: Path | None = None
     if cfg.ddsample is not None:
         from driftalign.rl.ddsample import SUBSET_FILE, DDSampleConfig, run_ddsample
@@ -237,10 +253,21 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         start = section.pop("from", "spd")
         if start not in trained:
             raise ConfigError(f"pipeline grpo.{name}: from {start!r} is not a trained student of this pipeline")
-        wired = {"model": trained[start], "data": data, "out": out / name}
+        wired: dict[str, Any] = {"model": trained[start], "data": data, "out": out / name}
         after = [*data_after, start]
-        if subset is not None:
+        if section.get("subset") == "ddsample":  # the ddsample stage's subset; absent or null: every study
+            if subset is None:
+                raise ConfigError(f"pipeline grpo.{name}: `subset: ddsample` needs a `ddsample:` section")
+            section.pop("subset")
             wired["subset"], after = subset, [*after, "ddsample"]
+        elif section.get("subset", "x") is None:
+            section.pop("subset")
+        needs_classifier = section.get("token_weights") == "gradient" or section.get("labeler") == "classifier"
+        if needs_classifier and "classifier" not in section:
+            if classifier_dir is None:
+                raise ConfigError(f"pipeline grpo.{name}: gradient token weights / the classifier labeler need a "
+                                  "`classifier:` section (or `classifier: DIR` in the run)")
+            wired["classifier"], after = classifier_dir, [*after, "classifier"]
         grpo = _build(DiTPOConfig, section, f"grpo.{name}", **wired)
         grpo.resume = True
         stages.append(Stage(name, f"grpo {name} ({grpo.token_weights} token weights, from {start})",

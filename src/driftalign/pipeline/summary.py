@@ -81,7 +81,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table = Table(title=f"driftalign — {where}, {summary['split']} split (balanced top-1 accuracy; "
                         "drift errors the student inherited, per 100 reports)")
     table.add_column("student", no_wrap=True)
-    for short in [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]:
+    for short in [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "err/100"]:
         table.add_column(short, justify="right")
     for run, r in rows.items():
         acc = r["accuracy"]
