@@ -324,3 +324,12 @@ def test_full_finetune_resumes_from_its_checkpoint(world, tmp_path):
     resumed = seen["weights"]
     for k, v in after_two.items():
         torch.testing.assert_close(resumed[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_the_vllm_backend_maps_to_trls_colocated_vllm_generation(world, tmp_path):
+    """The documented GPU path: --backend vllm -> TRL's use_vllm (colocate); vLLM itself is not installed here."""
+    from driftalign.training.grpo_trainer import grpo_arguments
+
+    assert grpo_arguments(_config(world, tmp_path / "a")).use_vllm is False
+    args = grpo_arguments(_config(world, tmp_path / "b", backend="vllm"))
+    assert args.use_vllm is True and args.vllm_mode == "colocate"

@@ -23,7 +23,8 @@ METHODS = {
                          "against the frozen SPD model as reference."),
     "DiTPOConfig": ("grpo", "GRPO with DEER's clinical reward (label F1 of the 14 CheXpert observations, + gamma * "
                             "BLEU-2 in phase 2) against each study's reference report; with --token-weights tfidf "
-                            "the advantage is re-weighted per token by TF-IDF over the group (DiTPO)."),
+                            "the advantage is re-weighted per token by TF-IDF over the group, with --token-weights "
+                            "gradient by a report classifier's saliency (DiTPO)."),
 }
 EVALUATION = ("`driftalign generate` (greedy) + `driftalign eval`: balanced top-1 accuracy per MS-CXR-T finding "
               "(Consolidation, Pleural Effusion, Pneumonia, Pneumothorax, Edema), clinical precision / recall / F1 "

@@ -69,6 +69,9 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
                                             "reward; eval's default is negative)")
     subset: Path | None = Field(None, description="SUBSET.jsonl from `driftalign ddsample`: train on these studies "
                                                   "only [all studies of --split]")
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="rollout generation: transformers `generate` (CPU and GPU) or vLLM on GPU (TRL's "
+                                    "use_vllm, colocated with training; needs `pip install vllm`)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass "
                                                             "(memory for time)")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper RL: {GRPO_LR}]")

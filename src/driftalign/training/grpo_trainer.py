@@ -164,6 +164,8 @@ def grpo_arguments(cfg: DiTPOConfig) -> GRPOConfig:
         bf16=False,  # as our other stages: the model's own dtype, no autocast (TRL's default is bf16)
         gradient_checkpointing=cfg.gradient_checkpointing,
         log_completions=False,
+        use_vllm=cfg.backend == "vllm",   # the GPU path: TRL generates with vLLM in the training process
+        vllm_mode="colocate",
     )
     return GRPOConfig(**values)
 
