@@ -92,8 +92,11 @@ def step_split(preset: str, steps: int, weights: str, root: Path) -> dict[str, f
                       freeze_vision=True, num_generations=G, batch_size=2, max_new_tokens=64, max_steps=steps + 1,
                       token_weights=weights, classifier=root / "classifier" if weights == "gradient" else None,
                       save_steps=10_000, logging_steps=10_000, temperature=1.0)
+    from driftalign.training.common import quiet_trainer
+
     timer = _Timer()
     trainer, _, _ = gt.build_trainer(cfg)
+    quiet_trainer(trainer, f"grpo {weights}")
     timer.wrap(trainer, "_generate", "generation")
     timer.wrap(trainer, "_calculate_rewards", "reward")
     timer.wrap(gt, "group_token_advantages", "weights")
