@@ -72,6 +72,11 @@ def quiet_libraries(verbose: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    # TRL 1.16 still sets and reads transformers' `gradient_checkpointing` names, which transformers 5.23
+    # deprecates in favour of `activation_checkpointing`: two FutureWarnings per GRPO run, nothing to act on.
+    warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.*deprecated", category=FutureWarning)
 
 
 @click.group(cls=StageGroup, context_settings={"help_option_names": ["-h", "--help"]})
