@@ -162,7 +162,10 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         merged = {**(cfg.spd or {}), **section, **extra} if name == "oracle" else dict(section)
         spd_cfg = _build(SPDConfig, merged, name, model=student_dir, data=data, out=out / name)
         spd_cfg.resume = True
-        title = "oracle (SPD on the reference reports)" if name == "oracle" else "spd (all teachers)"
+        if name == "oracle":
+            title = "oracle (SPD on the reference reports)"
+        else:
+            title = "spd (reference reports)" if spd_cfg.targets == "reference" else f"spd ({spd_cfg.teachers} teachers)"
         stages.append(Stage(name, title, _dump(spd_cfg), _runner("spd", spd_cfg), outputs=[out / name],
                             done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
         trained[name] = out / name / "final"

@@ -274,7 +274,7 @@ def section_experiment_students(page: Page) -> None:
         "Balanced top-1 accuracy per MS-CXR-T finding (chance 0.500), example-based clinical F1, drift errors "
         "per 100 generated reports. Best student value in bold; the oracle (italic) is the ceiling."))]
     gap = exp.get("inherited_gap")
-    if isinstance(gap, dict):
+    if isinstance(gap, dict) and any(v is not None for v in gap.values()):   # {} when no oracle + SPD pair
         gcols = [Col("", num=False)] + [Col(sh) for sh in FINDING_SHORT] + [Col("Avg.")]
         parts.append(table(gcols, [Row(["oracle − SPD (all teachers)"] + [signed(gap.get(k)) for k in [*FINDING_SHORT, "Avg."]])],
                            page.caption("Inherited loss per finding (mean over seeds).",
