@@ -142,3 +142,29 @@ def test_label_command_malformed_jsonl_names_file_and_line(tmp_path: Path, capsy
     with pytest.raises(SystemExit):
         main(["label", str(src), "--out", str(tmp_path / "o.jsonl")])
     assert "reports.jsonl:1: missing string field 'text'" in capsys.readouterr().err
+
+
+def test_eval_labels_with_the_given_labeler(dataset_dir: Path) -> None:
+    """Both the predictions and the reference reports go through the labeler given (e.g. a classifier)."""
+    seen: list[str] = []
+
+    def everything_positive(texts: list[str]) -> list[dict]:
+        seen.extend(texts)
+        return [{name: 1 for name in ("Pleural Effusion", "Pneumothorax", "Edema", "Cardiomegaly")} for _ in texts]
+
+    ds = load_dataset(dataset_dir)
+    result = evaluate_predictions(PREDS, ds, "test", nlg=False, labeler=everything_positive)
+    assert set(seen) >= {p["text"] for p in PREDS} | {"Large right pneumothorax."}
+    assert result["clinical"]["example_based"]["f1"] == pytest.approx(1.0)   # labels agree everywhere
+
+
+def test_eval_command_with_a_report_classifier(dataset_dir: Path, tmp_path: Path) -> None:
+    from test_classifier_helpers import write_tiny_classifier
+
+    clf = write_tiny_classifier(tmp_path / "clf")
+    pred_path = _write_jsonl(tmp_path / "pred.jsonl", PREDS)
+    out = tmp_path / "metrics.json"
+    main(["eval", "--pred", str(pred_path), "--data", str(dataset_dir), "--json", str(out), "--no-nlg",
+          "--classifier", str(clf)])
+    result = json.loads(out.read_text())
+    assert result["labeler"] == f"classifier {clf}" and result["n"] == 3

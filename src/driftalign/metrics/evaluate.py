@@ -14,6 +14,8 @@ PRED.jsonl rows: `study_id`, `text` (the predicted report), optional `scores`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import math
 import warnings
 from pathlib import Path
@@ -95,12 +97,14 @@ def _nlg(pairs: list[tuple[Study, dict[str, Any]]], meteor: bool) -> tuple[dict 
 
 def evaluate_predictions(
     preds: list[dict[str, Any]], dataset: Dataset, split: str | None = "test", *, nlg: bool = True, meteor: bool = True,
-    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN,
+    uncertain: UncertainPolicy | str = DEFAULT_UNCERTAIN, labeler: Callable[[list[str]], list[dict]] = label_reports,
 ) -> dict[str, Any]:
     """All metrics of `preds` on the studies of `split` (None or "all": every study).
 
     uncertain: what an uncertain label counts as in the clinical P/R/F1 (`labeling.uncertain`);
-    the MS-CXR-T accuracy always skips uncertain studies."""
+    the MS-CXR-T accuracy always skips uncertain studies. labeler: texts -> 14 labels each, for
+    both the predictions and the reference reports (default the rule labeler; a report
+    classifier's `label` works too). The drift-error detectors stay rule-based."""
     studies = dataset.split(split)
     if not studies:
         raise DatasetError(f"{dataset.root}: no studies in split {split!r}")
@@ -112,11 +116,11 @@ def evaluate_predictions(
     if not pairs:
         raise DatasetError(f"no prediction matches a study of split {split!r}")
     ids = [s.study_id for s, _ in pairs]
-    pred_labels = label_reports([p["text"] for _, p in pairs])
+    pred_labels = labeler([p["text"] for _, p in pairs])
     study_labels = [s.labels for s, _ in pairs]
     # Clinical efficacy compares labeler(prediction) with labeler(reference report); a study
     # without report text falls back to its dataset labels.
-    report_labels = label_reports([s.report for s, _ in pairs])
+    report_labels = labeler([s.report for s, _ in pairs])
     ref_labels = [rl if s.report else s.labels for (s, _), rl in zip(pairs, report_labels)]
     accuracy, accuracy_detail = mscxrt_accuracy(ids, pred_labels, study_labels)
     result: dict[str, Any] = {

@@ -16,6 +16,7 @@ from pydantic import Field
 from driftalign.config import StageConfig
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import write_json
+from driftalign.labeling import label_reports
 from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
 from driftalign.metrics.evaluate import evaluate_predictions, load_predictions
 
@@ -35,6 +36,10 @@ with warnings.catch_warnings():
         meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")
         uncertain: UncertainPolicy = Field(DEFAULT_UNCERTAIN, description="what an uncertain label counts as in the "
                                            "clinical P/R/F1: negative (default), positive, or own (its own class)")
+        classifier: Path | None = Field(None, description="label reports with this report classifier (`driftalign "
+                                        "classifier train` output or a chexbert.pth) instead of the rule labeler")
+        classifier_tokenizer: Path | None = Field(None, description="local bert-base-uncased tokenizer directory "
+                                                  "(with a chexbert.pth)")
 
 
 def run_eval(cfg: EvalConfig) -> tuple[dict[str, Any], list[str]]:
@@ -42,9 +47,16 @@ def run_eval(cfg: EvalConfig) -> tuple[dict[str, Any], list[str]]:
     the metrics are also written to `cfg.json` when given."""
     dataset = load_dataset(cfg.data, with_trajectories=False, verify_images=False)
     preds = load_predictions(cfg.pred)
+    labeler = label_reports
+    if cfg.classifier is not None:
+        from driftalign.classifier import load_classifier
+
+        labeler = load_classifier(cfg.classifier, cfg.classifier_tokenizer).label
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor, uncertain=cfg.uncertain)
+        result = evaluate_predictions(preds, dataset, cfg.split, nlg=cfg.nlg, meteor=cfg.meteor, uncertain=cfg.uncertain,
+                                      labeler=labeler)
+    result["labeler"] = "rules" if cfg.classifier is None else f"classifier {cfg.classifier}"
     messages = [str(w.message) for w in caught]
     for m in messages:
         log.warning("eval: %s", m)
