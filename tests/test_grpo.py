@@ -226,6 +226,26 @@ def test_subset_selects_studies_and_skips_those_without_reference(world, tmp_pat
     assert studies[0].reference == ds.study("s003").report and "effusion" in studies[0].reference
 
 
+def test_random_fraction_draws_a_seeded_uniform_share_of_the_split(world, tmp_path):
+    """DEER's 'GRPO 20% random' baseline: round(fraction * n) studies, reproducible by seed, in dataset order."""
+    from driftalign.errors import ConfigError
+
+    ds = load_dataset(world["data"], verify_images=False)
+    everything = [s.study_id for s in grpo_studies(ds, "train")[0]]
+    half, _ = grpo_studies(ds, "train", random_fraction=0.5, seed=0)
+    ids = [s.study_id for s in half]
+    assert len(ids) == round(0.5 * len(everything)) and set(ids) <= set(everything)
+    assert ids == sorted(ids, key=everything.index)                           # dataset order kept
+    assert ids == [s.study_id for s in grpo_studies(ds, "train", random_fraction=0.5, seed=0)[0]]
+    draws = {tuple(s.study_id for s in grpo_studies(ds, "train", random_fraction=0.5, seed=k)[0]) for k in range(8)}
+    assert len(draws) > 1                                                      # the seed matters
+    assert len(grpo_studies(ds, "train", random_fraction=0.01)[0]) == 1        # at least one study
+    subset = tmp_path / "subset.jsonl"
+    write_jsonl(subset, [{"study_id": everything[0]}])
+    with pytest.raises(ConfigError, match="not both"):
+        grpo_studies(ds, "train", subset, random_fraction=0.5)
+
+
 def _dataset_variant(world, tmp_path: Path, edit) -> Path:
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)

@@ -233,7 +233,7 @@ DEER_TOY = ["--set", "seeds=[0]", "--set", "world.studies=20", "--set", "world.i
             "--set", "ddsample.k=2", "--set", "ddsample.max_new_tokens=8",
             "--set", "eval.max_new_tokens=8", "--set", "eval.bootstrap=100", "--set", "report=false",
             "--set", "ddsample.fraction=0.5", "--set", "classifier.max_steps=2", "--set", "classifier.max_length=32"]
-GRPO_RUNS = ("grpo-100", "ditpo-tfidf-100", "ditpo-gradient-100", "deer")
+GRPO_RUNS = ("grpo-100", "grpo-20-random", "ditpo-tfidf-100", "ditpo-gradient-100", "deer")
 for _run in GRPO_RUNS:
     DEER_TOY += ["--set", f"grpo.{_run}.max_steps=2", "--set", f"grpo.{_run}.switch_step=1",
                  "--set", f"grpo.{_run}.num_generations=2", "--set", f"grpo.{_run}.batch_size=2",

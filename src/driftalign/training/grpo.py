@@ -18,6 +18,7 @@ See docs/deer.md for the design and the choices made where the paper is silent.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,9 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
                                             "reward; eval's default is negative)")
     subset: Path | None = Field(None, description="SUBSET.jsonl from `driftalign ddsample`: train on these studies "
                                                   "only [all studies of --split]")
+    random_fraction: float | None = Field(None, gt=0, le=1, description="train on a uniform random share of "
+                                          "--split's studies, drawn with --seed (DEER's 'GRPO 20% random' "
+                                          "baseline; not with --subset)")
     backend: Literal["transformers", "vllm"] = Field(
         "transformers", description="rollout generation: transformers `generate` (CPU and GPU) or vLLM on GPU (TRL's "
                                     "use_vllm, colocated with training; needs `pip install vllm`)")
@@ -127,19 +131,26 @@ def read_subset(path: Path) -> list[str]:
     return ids
 
 
-def grpo_studies(ds: Dataset, split: str, subset: Path | None = None) -> tuple[list[GRPOStudy], list[str]]:
+def grpo_studies(ds: Dataset, split: str, subset: Path | None = None, random_fraction: float | None = None,
+                 seed: int = 0) -> tuple[list[GRPOStudy], list[str]]:
     """(training studies, ids skipped for lack of a reference report).
 
     All studies of `split`, or the `--subset` studies (each must be a study of `split`: anything else is an
-    error naming it). A study with an empty reference report (findings + impression) has nothing to score
+    error naming it), or a uniform random `random_fraction` of the split's studies (round(fraction * n),
+    at least 1, drawn without replacement by `random.Random(seed)`, in dataset order). A study with an empty reference report (findings + impression) has nothing to score
     against (every completion would get F1 0, so its group teaches nothing): it is skipped and counted, as
     `spd --targets reference` does; no study left is an error.
     """
     in_split = {s.study_id: s for s in ds.split(split)}
     if not in_split:
         raise DatasetError(f"{ds.root}: no studies in split {split!r}")
+    if subset is not None and random_fraction is not None:
+        raise ConfigError("give --subset or --random-fraction, not both")
     if subset is None:
         chosen = list(in_split.values())
+        if random_fraction is not None:
+            keep = set(random.Random(seed).sample(range(len(chosen)), max(1, round(random_fraction * len(chosen)))))
+            chosen = [s for i, s in enumerate(chosen) if i in keep]
     else:
         known = {s.study_id: s for s in ds.studies}
         chosen = []

@@ -194,7 +194,7 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     of `cfg` (tests)."""
     source = model_dir(cfg.model)
     ds = load_dataset(cfg.data, verify_images=False)
-    studies, skipped = grpo_studies(ds, cfg.split, cfg.subset)
+    studies, skipped = grpo_studies(ds, cfg.split, cfg.subset, cfg.random_fraction, cfg.seed)
     model, processor = load_student(source, dtype=torch.float32)
     processor.tokenizer.padding_side = "left"  # TRL pads the processor's multimodal fields like its left-padded prompts
     peft_config = None
@@ -219,7 +219,7 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     )
     trainable, total = trainable_parameter_count(trainer.model)
     data = {"model": str(source), "studies": len(studies), "skipped_without_reference": skipped,
-            "subset": str(cfg.subset) if cfg.subset else None, "trainable_parameters": trainable,
+            "subset": str(cfg.subset) if cfg.subset else None, "random_fraction": cfg.random_fraction, "trainable_parameters": trainable,
             "parameters": total, "classifier": str(classifier.source) if classifier is not None else None}
     return trainer, processor, data
 
