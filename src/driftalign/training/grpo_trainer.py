@@ -219,7 +219,8 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     )
     trainable, total = trainable_parameter_count(trainer.model)
     data = {"model": str(source), "studies": len(studies), "skipped_without_reference": skipped,
-            "subset": str(cfg.subset) if cfg.subset else None, "random_fraction": cfg.random_fraction, "trainable_parameters": trainable,
+            "subset": str(cfg.subset) if cfg.subset else None, "random_fraction": cfg.random_fraction,
+            "trainable_parameters": trainable,
             "parameters": total, "classifier": str(classifier.source) if classifier is not None else None}
     return trainer, processor, data
 
