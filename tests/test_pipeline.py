@@ -219,7 +219,7 @@ def test_named_consensus_runs_extra_spd_students_and_seeds(tmp_path):
 
 @pytest.mark.parametrize("name", ["demo", "apo_table5", "deer"])
 def test_every_bundled_pipeline_plans(tmp_path, name):
-    from driftalign.pipeline.demo import bundled_pipeline
+    from driftalign.pipeline.config import bundled_pipeline
     from driftalign.pipeline.experiment import with_seed
 
     cfg = load_pipeline(bundled_pipeline(name), {"out": str(tmp_path / name)})

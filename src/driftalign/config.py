@@ -19,6 +19,21 @@ from driftalign.errors import ConfigError
 C = TypeVar("C", bound="StageConfig")
 
 
+def read_yaml_mapping(path: str | Path, what: str, shape: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; a ConfigError naming the file when it is missing, not YAML,
+    or not a mapping (`what`: "config file", ...; `shape`: what the mapping maps, for the message)."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({e})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of {shape} at the top level")
+    return loaded
+
+
 class StageConfig(BaseModel):
     """Base of every stage config. Unknown keys are errors (a typo must not be silently ignored)."""
 
@@ -29,15 +44,7 @@ class StageConfig(BaseModel):
         """Build the config from an optional YAML file and explicit overrides (None = not given)."""
         values: dict[str, Any] = {}
         if yaml_path is not None:
-            path = Path(yaml_path)
-            try:
-                loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except FileNotFoundError:
-                raise ConfigError(f"{path}: config file not found") from None
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{path}: invalid YAML ({e})") from None
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"{path}: expected a mapping of option -> value at the top level")
+            loaded = read_yaml_mapping(yaml_path, "config file", "option -> value")
             values.update({k.replace("-", "_"): v for k, v in loaded.items()})
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:

@@ -25,10 +25,10 @@ from transformers import BertConfig, BertModel, BertTokenizer
 from driftalign.classifier.config import DEFAULT_MAX_LENGTH, HEAD_DROPOUT
 from driftalign.classifier.model import Classifier, ReportClassifier, classifier_config
 from driftalign.errors import ConfigError
+from driftalign.models.load import FINAL_DIR, config_dir
 
 log = logging.getLogger(__name__)
 
-FINAL_DIR = "final"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -101,10 +101,9 @@ def save_classifier(clf: Classifier, directory: str | Path, readme: str | None =
 def classifier_dir(path: str | Path) -> Path:
     """The classifier directory `path` names: itself (config.json) or a training output's final/."""
     path = Path(path)
-    if (path / "config.json").is_file():
-        return path
-    if (path / FINAL_DIR / "config.json").is_file():
-        return path / FINAL_DIR
+    found = config_dir(path)
+    if found is not None:
+        return found
     if not path.exists():
         raise ConfigError(f"{path}: not found; expected a classifier directory (`driftalign classifier train` "
                           "writes OUT/final/) or a CheXbert chexbert.pth file")

@@ -24,7 +24,7 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 def _run(pipeline: Path, out: Path | None, sets: tuple[str, ...]) -> None:
     from driftalign.pipeline import load_pipeline, run_pipeline
-    from driftalign.pipeline.demo import bundled_pipeline
+    from driftalign.pipeline.config import bundled_pipeline
 
     if not pipeline.exists() and pipeline.suffix == "" and pipeline.parent == Path("."):
         pipeline = bundled_pipeline(pipeline.name)   # a bare name: a bundled pipeline (demo, apo_table5, deer)

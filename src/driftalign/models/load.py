@@ -20,14 +20,22 @@ from driftalign.models.processor import register_processor
 FINAL_DIR = "final"   # where SPD / APO write their trained model inside --out
 
 
+def config_dir(path: str | Path) -> Path | None:
+    """`path` if it holds config.json, its final/ if that does (a training output directory), else None."""
+    path = Path(path)
+    for candidate in (path, path / FINAL_DIR):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
 def model_dir(path: str | Path) -> Path:
     """The model directory `path` names: itself if it holds config.json, its final/ if it is a training
     output directory (SPD / APO --out); otherwise a ConfigError saying which of the two was expected."""
     path = Path(path)
-    if (path / "config.json").is_file():
-        return path
-    if (path / FINAL_DIR / "config.json").is_file():
-        return path / FINAL_DIR
+    found = config_dir(path)
+    if found is not None:
+        return found
     if not path.exists():
         raise ConfigError(f"{path}: not found; expected a model directory (config.json) or a training output "
                           f"directory (with {FINAL_DIR}/config.json)")

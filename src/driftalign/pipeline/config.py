@@ -27,13 +27,13 @@ every flag.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, field_validator
 
-from driftalign.config import StageConfig
+from driftalign.config import StageConfig, read_yaml_mapping
 from driftalign.errors import ConfigError
 
 
@@ -126,17 +126,18 @@ def set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def bundled_pipeline(name: str) -> Path:
+    """Path of a pipeline file shipped with driftalign (resources/pipelines/NAME.yaml)."""
+    path = Path(str(resources.files("driftalign") / "resources" / "pipelines" / f"{name}.yaml"))
+    if not path.is_file():
+        raise ConfigError(f"no bundled pipeline {name!r} ({path})")
+    return path
+
+
 def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Read a pipeline file; `overrides` maps dotted keys ("spd.max_steps") to values (flags win)."""
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: pipeline file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({e})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of section -> options at the top level")
+    values = read_yaml_mapping(path, "pipeline file", "section -> options")
     for key, value in (overrides or {}).items():
         set_path(values, key, value)
     try:

@@ -18,7 +18,6 @@ Everything here is synthetic: the numbers show the pipeline works, they are not 
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,8 @@ from pydantic import Field
 
 from driftalign.config import StageConfig
 from driftalign.errors import ConfigError
-from driftalign.pipeline.config import PipelineConfig, load_pipeline
+from driftalign.pipeline.config import PipelineConfig, bundled_pipeline, load_pipeline
 from driftalign.pipeline.runner import LEGACY_MARKER, MARKER, run_pipeline
-
-
-def bundled_pipeline(name: str) -> Path:
-    """Path of a pipeline file shipped with driftalign (resources/pipelines/NAME.yaml)."""
-    path = Path(str(resources.files("driftalign") / "resources" / "pipelines" / f"{name}.yaml"))
-    if not path.is_file():
-        raise ConfigError(f"no bundled pipeline {name!r} ({path})")
-    return path
 
 
 class DemoConfig(StageConfig):

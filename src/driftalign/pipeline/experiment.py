@@ -79,7 +79,7 @@ def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
 def pooled_verdicts(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each (run, baseline) of the per-seed verdicts, bootstrapped pooled over the seeds that have it."""
     from driftalign.metrics.bootstrap import paired_bootstrap
-    from driftalign.pipeline.summary import outcomes
+    from driftalign.pipeline.summary import beat_baseline, outcomes
 
     pairs_of: dict[tuple[str, str], list[int]] = {}
     for seed, summary in summaries.items():
@@ -94,10 +94,7 @@ def pooled_verdicts(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[st
             data = cfg.data.resolve() if cfg.data is not None else root / "world"
             pairs.append((outcomes(root, data, cfg.eval.split, run), outcomes(root, data, cfg.eval.split, baseline)))
         ci = paired_bootstrap(pairs, n_boot=cfg.eval.bootstrap, seed=0)
-        acc, err = ci["avg_accuracy"], ci["drift_errors_per_100"]
-        better, worse = acc["lo"] > 0 or err["hi"] < 0, acc["hi"] < 0 or err["lo"] > 0
-        results.append({"run": run, "baseline": baseline, "seeds": seeds, "beat_baseline": bool(better and not worse),
-                        **ci})
+        results.append({"run": run, "baseline": baseline, "seeds": seeds, "beat_baseline": beat_baseline(ci), **ci})
     return results
 
 

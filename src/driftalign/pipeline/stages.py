@@ -19,6 +19,7 @@ and a run of the commands one by one give the same outputs. Where each stage wri
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ from driftalign.pipeline.config import PipelineConfig
 
 # keys a section may not set: the pipeline wires them from the other stages
 WIRED = {"model", "data", "out", "consensus", "subset", "pred", "json", "classifier"}
-UNHASHED = {"resume"}   # how a stage runs, not what it computes
+UNHASHED = {"resume"}
+SPD_RUNNER = "driftalign.training.spd_trainer"   # how a stage runs, not what it computes
 
 
 @dataclass
@@ -166,7 +168,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
             title = "oracle (SPD on the reference reports)"
         else:
             title = "spd (reference reports)" if spd_cfg.targets == "reference" else f"spd ({spd_cfg.teachers} teachers)"
-        stages.append(Stage(name, title, _dump(spd_cfg), _runner("spd", spd_cfg), outputs=[out / name],
+        stages.append(Stage(name, title, _dump(spd_cfg), _runner(SPD_RUNNER, "run_spd", spd_cfg), outputs=[out / name],
                             done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
         trained[name] = out / name / "final"
 
@@ -176,7 +178,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         run_cfg = _build(SPDConfig, {**(cfg.spd or {}), **section}, f"spd_runs.{name}", model=student_dir, data=data,
                          out=out / name)
         run_cfg.resume = True
-        stages.append(Stage(name, f"spd {name}", _dump(run_cfg), _runner("spd", run_cfg), outputs=[out / name],
+        stages.append(Stage(name, f"spd {name}", _dump(run_cfg), _runner(SPD_RUNNER, "run_spd", run_cfg), outputs=[out / name],
                             done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
         trained[name] = out / name / "final"
 
@@ -215,7 +217,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                      out=out / name)
         apo.resume = True
         stages.append(Stage(name, f"apo {name} ({t_plus} t+, {apo.weights} weights)", {**_dump(apo), "t_plus": t_plus},
-                            _runner("apo", apo), outputs=[out / name], done=out / name / "final" / "config.json",
+                            _runner("driftalign.training.apo", "run_apo", apo), outputs=[out / name], done=out / name / "final" / "config.json",
                             after=[*data_after, "spd", consensus_stage[t_plus]], kind="student"))
         trained[name] = out / name / "final"
 
@@ -274,7 +276,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         grpo = _build(DiTPOConfig, section, f"grpo.{name}", **wired)
         grpo.resume = True
         stages.append(Stage(name, f"grpo {name} ({grpo.token_weights} token weights, from {start})",
-                            {**_dump(grpo), "from": start}, _runner("grpo", grpo), outputs=[out / name],
+                            {**_dump(grpo), "from": start}, _runner("driftalign.training.grpo_trainer", "run_grpo", grpo), outputs=[out / name],
                             done=out / name / "final" / "config.json", after=after, kind="student"))
         trained[name] = out / name / "final"
 
@@ -307,16 +309,10 @@ def _eval_stage(cfg: PipelineConfig, name: str, model: Path, data: Path, out: Pa
                  outputs=[pred, metrics], done=metrics, after=[*data_after, name])
 
 
-def _runner(kind: str, config: Any) -> Callable[[], Any]:
+def _runner(module: str, function: str, config: Any) -> Callable[[], Any]:
+    """`module.function(config)`, imported when the stage runs (planning imports no trainer)."""
     def go() -> Any:
-        if kind == "spd":
-            from driftalign.training.spd_trainer import run_spd
-            return run_spd(config)
-        if kind == "apo":
-            from driftalign.training.apo import run_apo
-            return run_apo(config)
-        from driftalign.training.grpo_trainer import run_grpo
-        return run_grpo(config)
+        return getattr(importlib.import_module(module), function)(config)
     return go
 
 

@@ -33,16 +33,21 @@ def outcomes(out: Path, data: Path, split: str, name: str):
     return study_outcomes([texts.get(st.study_id, "") for st in studies], studies)
 
 
+def beat_baseline(ci: dict[str, dict[str, float]]) -> bool:
+    """The verdict rule (module docstring): an improvement CI excludes 0 and nothing is significantly worse."""
+    acc, err = ci["avg_accuracy"], ci["drift_errors_per_100"]
+    better = acc["lo"] > 0 or err["hi"] < 0
+    worse = acc["hi"] < 0 or err["lo"] > 0
+    return bool(better and not worse)
+
+
 def verdict(out: Path, data: Path, split: str, run: str, baseline: str, n_boot: int = 1000) -> dict[str, Any]:
     """Paired bootstrap of (run - baseline) on `split`: did `run` beat `baseline` on this run?"""
     from driftalign.metrics.bootstrap import paired_bootstrap
 
     ci = paired_bootstrap([(outcomes(out, data, split, run), outcomes(out, data, split, baseline))], n_boot=n_boot,
                           seed=0)
-    acc, err = ci["avg_accuracy"], ci["drift_errors_per_100"]
-    better = acc["lo"] > 0 or err["hi"] < 0
-    worse = acc["hi"] < 0 or err["lo"] > 0
-    return {"run": run, "baseline": baseline, "beat_baseline": bool(better and not worse), **ci}
+    return {"run": run, "baseline": baseline, "beat_baseline": beat_baseline(ci), **ci}
 
 
 def summarize(cfg: PipelineConfig, stages: list[Stage], out: Path, record: dict[str, Any]) -> dict[str, Any]:
