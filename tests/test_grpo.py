@@ -312,7 +312,7 @@ def test_cli_grpo_lora_kl_two_steps_trains_and_writes_final(world, tmp_path):
     changed = _changed(before, after)
     assert changed and all("language_model" in k for k in changed), sorted(changed)[:5]
     data = json.loads((out / "grpo_data.json").read_text())
-    assert data["studies"] == 6 and data["skipped_without_reference"] == []
+    assert data["studies"] == 6 and data["skipped_without_reference"] == [] and data["processes"] == 1
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     logs = [h for h in state["log_history"] if "reward/gamma" in h]
     assert [h["reward/gamma"] for h in logs] == [0.0, 0.25]                    # the two reward phases

@@ -6,6 +6,7 @@ seeds is the spread a user would see. Then, over the seeds:
 
 * every student's metrics as mean ± std (ddof 1) -> OUT/experiment.json, OUT/experiment.md;
 * the inherited gap per finding (oracle - spd) when both were trained;
+* with GRPO runs, DEER's Table 1 and Table 7 layouts (`deer_tables`) -> the same files;
 * each verdict of the per-seed summaries (APO vs SPD, GRPO vs its start) as a paired bootstrap
   pooled over the seeds (each seed's world a stratum, `metrics.bootstrap.paired_bootstrap`), and
   per seed.
@@ -26,6 +27,8 @@ from rich.table import Table
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
 from driftalign.pipeline.config import PipelineConfig
+from driftalign.pipeline.deer_tables import deer_tables
+from driftalign.pipeline.deer_tables import markdown as deer_markdown
 
 COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
 
@@ -147,9 +150,12 @@ def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[
     table = {"seeds": list(cfg.seeds), "split": cfg.eval.split if cfg.eval else None,
              "synthetic": any(s["synthetic"] for s in summaries.values()), **aggregate(summaries),
              "verdicts": pooled_verdicts(out, cfg, summaries) if cfg.eval else []}
+    deer = deer_tables(out, list(cfg.seeds), list(table["students"]))
+    if deer:
+        table["deer"] = deer
     write_json(out / "experiment.json", table)
     with atomic_write(out / "experiment.md") as f:
-        f.write(markdown(table))
+        f.write(markdown(table) + (deer_markdown(deer) if deer else ""))
     print_experiment(table, console)
     console.print(f"table: {out / 'experiment.md'}", soft_wrap=True, highlight=False)
     if cfg.report:
@@ -169,6 +175,18 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
     for name, row in table["students"].items():
         rich_table.add_row(name, *(_cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS))
     console.print(rich_table)
+    if table.get("deer"):
+        from driftalign.pipeline.deer_tables import TABLE1, TABLE7
+
+        deer = Table(title="DEER Table 1 / Table 7 layouts (CE micro over 14 observations; zero-std = share of reward "
+                           "groups with equal rewards, phase 1)")
+        deer.add_column("student", no_wrap=True)
+        for col in [*TABLE1, "zero-std, phase 1"]:
+            deer.add_column(col, justify="right")
+        for name, row in table["deer"]["table1"].items():
+            zero = table["deer"]["table7"].get(name, {}).get(TABLE7[0], (None, None))
+            deer.add_row(name, *(_cell(tuple(row[c]), 3) for c in TABLE1), _cell(tuple(zero), 3))
+        console.print(deer)
     for v in table["verdicts"]:
         a, e = v["avg_accuracy"], v["drift_errors_per_100"]
         console.print(f"[bold]{v['run']} beat {v['baseline']} (pooled over seeds {v['seeds']}): "

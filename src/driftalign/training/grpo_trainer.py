@@ -85,6 +85,26 @@ def group_token_advantages(advantages_N: torch.Tensor, completion_ids_NT: torch.
     return out_NT
 
 
+def gathered_group_token_advantages(accelerator: Any, advantages_B: torch.Tensor, completion_ids_BT: torch.Tensor,
+                                    mask_BT: torch.Tensor, group_size: int, alpha: float,
+                                    pad_token_id: int) -> torch.Tensor:
+    """This process's [B, T] TF-IDF token advantages when a group's G rows may sit on several processes.
+
+    Pads every process's ids and mask to the longest completion (`pad_across_processes`), gathers ids,
+    mask and [B] advantages in process order (rows N = B x processes, TRL's order: blocks of G
+    consecutive rows are one prompt's group), weights every block (`group_token_advantages`) and keeps
+    this process's rows, cut back to its own T (TRL's `process_slice`). On one process: the identity
+    of `group_token_advantages`.
+    """
+    ids = accelerator.pad_across_processes(completion_ids_BT, dim=1, pad_index=pad_token_id)
+    mask = accelerator.pad_across_processes(mask_BT, dim=1, pad_index=0)
+    adv_NT = group_token_advantages(accelerator.gather(advantages_B), accelerator.gather(ids),
+                                    accelerator.gather(mask), group_size, alpha)
+    b, t = completion_ids_BT.shape
+    rows = slice(accelerator.process_index * b, (accelerator.process_index + 1) * b)    # TRL's process_slice
+    return adv_NT[rows, :t]
+
+
 def gradient_advantages(advantages_B: torch.Tensor, completion_ids_BT: torch.Tensor, mask_BT: torch.Tensor,
                         positive_findings: list[list[str]], tokenizer: Any, classifier: Classifier,
                         beta: float) -> torch.Tensor:
@@ -132,16 +152,11 @@ class DiTPOTrainer(GRPOTrainer):
                                          self.classifier, self.gradient_beta)
             output["advantages"] = adv_BT.to(output["advantages"].device)
             return output
-        acc = self.accelerator
-        ids_BT, mask_BT = output["completion_ids"], output["completion_mask"]
-        ids = acc.pad_across_processes(ids_BT, dim=1, pad_index=self._tokenizer.pad_token_id)
-        mask = acc.pad_across_processes(mask_BT, dim=1, pad_index=0)
         group = self.num_generations if self.model.training else self.num_generations_eval
-        adv_NT = group_token_advantages(acc.gather(output["advantages"]), acc.gather(ids), acc.gather(mask), group,
-                                        self.tfidf_alpha)
-        b, t = ids_BT.shape
-        rows = slice(acc.process_index * b, (acc.process_index + 1) * b)       # TRL's process_slice
-        output["advantages"] = adv_NT[rows, :t].to(output["advantages"].device)
+        adv_BT = gathered_group_token_advantages(self.accelerator, output["advantages"], output["completion_ids"],
+                                                 output["completion_mask"], group, self.tfidf_alpha,
+                                                 self._tokenizer.pad_token_id)
+        output["advantages"] = adv_BT.to(output["advantages"].device)
         return output
 
 
@@ -220,8 +235,8 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     trainable, total = trainable_parameter_count(trainer.model)
     data = {"model": str(source), "studies": len(studies), "skipped_without_reference": skipped,
             "subset": str(cfg.subset) if cfg.subset else None, "random_fraction": cfg.random_fraction,
-            "trainable_parameters": trainable,
-            "parameters": total, "classifier": str(classifier.source) if classifier is not None else None}
+            "trainable_parameters": trainable, "parameters": total,
+            "processes": trainer.accelerator.num_processes, "classifier": str(classifier.source) if classifier is not None else None}
     return trainer, processor, data
 
 
