@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -68,7 +69,8 @@ def test_tfidf_gather_gives_each_process_its_rows_of_the_whole_batch(tmp_path):
 
 @pytest.mark.slow
 def test_driftalign_grpo_trains_on_two_processes(mini_world, tmp_path):
-    """The whole stage under `torchrun --nproc_per_node 2` on CPU (accelerate picks gloo): TRL gathers the rewards, our
+    """The whole stage under `accelerate launch --config_file configs/accelerate/ddp_cpu_2proc.yaml` (2 processes,
+    gloo; `--cpu --num_processes 2` would start one process: accelerate's CPU launcher): TRL gathers the rewards, our
     override gathers the completions for TF-IDF, rank 0 writes final/. Two optimizer steps, weight decay 0."""
     import socket
     import subprocess
@@ -80,8 +82,9 @@ def test_driftalign_grpo_trains_on_two_processes(mini_world, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "driftalign", "grpo",
+    config = Path(__file__).parents[1] / "configs" / "accelerate" / "ddp_cpu_2proc.yaml"
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(config),
+           "--main_process_port", str(port), "-m", "driftalign", "grpo",
            "--model", str(mini_world["student"]), "--data", str(mini_world["data"]), "--out", str(out),
            "--num-generations", "4", "--max-new-tokens", "12", "--max-steps", "2", "--switch-step", "1",
            "--token-weights", "tfidf", "--full", "--lr", "1e-2", "--warmup-ratio", "0", "--weight-decay", "0",
