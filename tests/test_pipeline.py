@@ -246,4 +246,10 @@ def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
     table = json.loads((tmp_path / "deer" / "experiment.json").read_text())
     assert set(table["students"]) == {"spd", *GRPO_RUNS}
     assert {(v["run"], v["baseline"]) for v in table["verdicts"]} == {(run, "spd") for run in GRPO_RUNS}
-    assert "deer beat spd (pooled over seeds [0])" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "deer beat spd (pooled over seeds [0])" in printed and "DEER Table 1 / Table 7" in printed
+    deer = table["deer"]                                             # DEER's layouts, read from the run
+    assert list(deer["table1"]) == ["spd", *GRPO_RUNS] and list(deer["table7"]) == list(GRPO_RUNS)
+    assert all(row["CE F1"][0] is not None and row["BLEU-4"][0] is not None for row in deer["table1"].values())
+    assert all(0 <= row["zero-std groups, phase 1"][0] <= 1 for row in deer["table7"].values())
+    assert "## DEER Table 7 layout" in (tmp_path / "deer" / "experiment.md").read_text()
