@@ -411,3 +411,14 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     pixels = gray.load()
     rows_with_text = sum(1 for y in range(0, height, 2) if any(pixels[x, y] < 100 for x in range(0, width, 2)))
     assert rows_with_text > 400                                    # of 2,000 sampled rows
+
+
+def test_an_spd_on_the_references_is_the_ceiling_only_as_the_oracle_stage(tmp_path: Path) -> None:
+    from driftalign.report.collect import describe_model
+
+    cfg = {"targets": "reference", "model": "student", "data": "world"}
+    assert describe_model("oracle", cfg, tmp_path) == ("oracle (SPD on the reference reports: the ceiling)", "oracle")
+    assert describe_model("seed-0/oracle", cfg, tmp_path)[1] == "oracle"
+    # DEER's pipeline: the `spd` stage trained on the references is the SFT every GRPO run starts from
+    assert describe_model("spd", cfg, tmp_path) == ("SFT (reference reports)", "sft")
+    assert describe_model("spd", {**cfg, "train_only": "vision"}, tmp_path)[1] == "sft"

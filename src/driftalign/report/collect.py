@@ -296,6 +296,8 @@ def _consensus_strategy(cfg: dict[str, Any], run_dir: Path) -> str | None:
 
 def describe_model(name: str, cfg: dict[str, Any] | None, run_dir: Path) -> tuple[str, str]:
     """(label, kind) of a trained model from its saved config; kind is one of KIND_ORDER.
+    An SPD on the reference reports is the ceiling ("oracle") when its run is named oracle* (the
+    pipeline's oracle stage), otherwise an SFT baseline (DEER's start, `spd` in deer.yaml).
     Without a config the label is the run name (kind "oracle" when the name says so)."""
     base = name.rsplit("/", 1)[-1]
     if cfg is None:
@@ -315,7 +317,9 @@ def describe_model(name: str, cfg: dict[str, Any] | None, run_dir: Path) -> tupl
     if cfg.get("targets") == "reference":
         if cfg.get("train_only") == "vision":
             return "SFT cold start (reference reports, vision + projector)", "sft"
-        return "oracle (SPD on the reference reports: the ceiling)", "oracle"
+        if base.startswith("oracle"):                                  # the pipeline's oracle stage
+            return "oracle (SPD on the reference reports: the ceiling)", "oracle"
+        return "SFT (reference reports)", "sft"                        # e.g. DEER's start: a baseline, not a ceiling
     if "targets" in cfg:                                               # driftalign spd on teachers
         teachers = str(cfg.get("teachers", "all"))
         return ("SPD (all teachers)" if teachers == "all" else f"SPD ({teachers} only)"), "spd"
