@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,12 +119,18 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
     return record
 
 
+def pipeline_console() -> Console:
+    """The run's console: the terminal's width, or 160 columns for a log or a pipe (rich would use 80
+    there and cut the students' table's last columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json). With
     `seeds`, once per seed and aggregated (`pipeline.experiment`)."""
     from driftalign.pipeline.summary import print_summary, summarize
 
-    console = console or Console()
+    console = console or pipeline_console()
     if cfg.seeds:
         from driftalign.pipeline.experiment import run_experiment, with_seed
 
