@@ -30,6 +30,9 @@ from driftalign.training.grpo import DiTPOConfig, grpo_studies
 TABLE1 = {"CE P": ("clinical", "micro", "precision"), "CE R": ("clinical", "micro", "recall"),
           "CE F1": ("clinical", "micro", "f1"), "BLEU-4": ("nlg", "BLEU-4"), "METEOR": ("nlg", "METEOR"),
           "ROUGE-L": ("nlg", "ROUGE-L"), "clin. F1 (ex.)": ("clinical", "example_based", "f1")}
+# DEER's ablations between RL runs of the bundled deer pipelines: (run, baseline).
+COMPARISONS = (("ditpo-tfidf-100", "grpo-100"), ("ditpo-gradient-100", "grpo-100"), ("deer", "ditpo-gradient-100"),
+               ("deer", "grpo-20-random"))
 TABLE7 = ("zero-std groups, phase 1", "zero-std groups, all steps", "D = 0 studies (SFT, before RL)")
 
 

@@ -27,7 +27,7 @@ from rich.table import Table
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
 from driftalign.pipeline.config import PipelineConfig
-from driftalign.pipeline.deer_tables import deer_tables
+from driftalign.pipeline.deer_tables import COMPARISONS, deer_tables
 from driftalign.pipeline.deer_tables import markdown as deer_markdown
 
 COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
@@ -79,26 +79,50 @@ def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return {"students": students, "inherited_gap": gap}
 
 
-def pooled_verdicts(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each (run, baseline) of the per-seed verdicts, bootstrapped pooled over the seeds that have it."""
+def pooled_verdict(out: Path, cfg: PipelineConfig, run: str, baseline: str, seeds: list[int]) -> dict[str, Any]:
+    """Paired bootstrap of (run - baseline), pooled over `seeds` (each seed's test split a stratum)."""
     from driftalign.metrics.bootstrap import paired_bootstrap
     from driftalign.pipeline.summary import beat_baseline, outcomes
 
+    assert cfg.eval is not None
+    pairs = []
+    for seed in seeds:
+        root = out / f"seed-{seed}"
+        data = cfg.data.resolve() if cfg.data is not None else root / "world"
+        pairs.append((outcomes(root, data, cfg.eval.split, run), outcomes(root, data, cfg.eval.split, baseline)))
+    ci = paired_bootstrap(pairs, n_boot=cfg.eval.bootstrap, seed=0)
+    return {"run": run, "baseline": baseline, "seeds": seeds, "beat_baseline": beat_baseline(ci), **ci}
+
+
+def pooled_verdicts(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each (run, baseline) of the per-seed verdicts, bootstrapped pooled over the seeds that have it."""
     pairs_of: dict[tuple[str, str], list[int]] = {}
     for seed, summary in summaries.items():
         for v in summary["verdicts"]:
             pairs_of.setdefault((v["run"], v["baseline"]), []).append(seed)
-    results = []
-    assert cfg.eval is not None
-    for (run, baseline), seeds in pairs_of.items():
-        pairs = []
-        for seed in seeds:
-            root = out / f"seed-{seed}"
-            data = cfg.data.resolve() if cfg.data is not None else root / "world"
-            pairs.append((outcomes(root, data, cfg.eval.split, run), outcomes(root, data, cfg.eval.split, baseline)))
-        ci = paired_bootstrap(pairs, n_boot=cfg.eval.bootstrap, seed=0)
-        results.append({"run": run, "baseline": baseline, "seeds": seeds, "beat_baseline": beat_baseline(ci), **ci})
-    return results
+    return [pooled_verdict(out, cfg, run, baseline, seeds) for (run, baseline), seeds in pairs_of.items()]
+
+
+def deer_comparisons(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """DEER's ablations between RL runs (`deer_tables.COMPARISONS`), pooled over the seeds that have both."""
+    found = []
+    for run, baseline in COMPARISONS:
+        seeds = [seed for seed, summary in summaries.items() if {run, baseline} <= summary["students"].keys()]
+        if seeds:
+            found.append(pooled_verdict(out, cfg, run, baseline, seeds))
+    return found
+
+
+def _verdict_rows(verdicts: list[dict[str, Any]]) -> list[str]:
+    lines = ["| comparison | seeds | Δ avg. accuracy | Δ clinical F1 | Δ drift err/100 | better? |\n",
+             "|---|---|---|---|---|---|\n"]
+    for v in verdicts:
+        cells = [f"{v[m]['diff']:+.3f} [{v[m]['lo']:+.3f}, {v[m]['hi']:+.3f}]" for m in ("avg_accuracy", "clinical_f1")]
+        d = v["drift_errors_per_100"]
+        cells.append(f"{d['diff']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]")
+        lines.append(f"| {v['run']} − {v['baseline']} | {','.join(map(str, v['seeds']))} | " + " | ".join(cells)
+                     + f" | {'yes' if v['beat_baseline'] else 'no'} |\n")
+    return lines
 
 
 def _cell(ms: tuple[float | None, float | None], digits: int) -> str:
@@ -123,15 +147,13 @@ def markdown(table: dict[str, Any]) -> str:
                   "| gap | " + " | ".join("-" if table["inherited_gap"][c] is None else f"{table['inherited_gap'][c]:+.3f}"
                                        for c in cols) + " |\n"]
     if table["verdicts"]:
-        lines += [f"\n## Paired bootstrap 95% CI, pooled over seeds ({where})\n\n",
-                  "| comparison | seeds | Δ avg. accuracy | Δ clinical F1 | Δ drift err/100 | better? |\n",
-                  "|---|---|---|---|---|---|\n"]
-        for v in table["verdicts"]:
-            cells = [f"{v[m]['diff']:+.3f} [{v[m]['lo']:+.3f}, {v[m]['hi']:+.3f}]" for m in ("avg_accuracy", "clinical_f1")]
-            d = v["drift_errors_per_100"]
-            cells.append(f"{d['diff']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]")
-            lines.append(f"| {v['run']} − {v['baseline']} | {','.join(map(str, v['seeds']))} | " + " | ".join(cells)
-                         + f" | {'yes' if v['beat_baseline'] else 'no'} |\n")
+        lines += [f"\n## Paired bootstrap 95% CI, pooled over seeds ({where})\n\n", *_verdict_rows(table["verdicts"])]
+    if table.get("deer"):
+        lines.append(deer_markdown(table["deer"]))
+    if table.get("deer", {}).get("comparisons"):
+        lines += [f"\n## DEER's ablations: paired bootstrap 95% CI, pooled over seeds ({where})\n\n",
+                  "Token weights at 100% of the data (vs GRPO), DDSampling 20% vs all data (same weights), "
+                  "DEER vs GRPO on a random 20%.\n\n", *_verdict_rows(table["deer"]["comparisons"])]
     return "".join(lines)
 
 
@@ -152,10 +174,10 @@ def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[
              "verdicts": pooled_verdicts(out, cfg, summaries) if cfg.eval else []}
     deer = deer_tables(out, list(cfg.seeds), list(table["students"]))
     if deer:
-        table["deer"] = deer
+        table["deer"] = {**deer, "comparisons": deer_comparisons(out, cfg, summaries) if cfg.eval else []}
     write_json(out / "experiment.json", table)
     with atomic_write(out / "experiment.md") as f:
-        f.write(markdown(table) + (deer_markdown(deer) if deer else ""))
+        f.write(markdown(table))
     print_experiment(table, console)
     console.print(f"table: {out / 'experiment.md'}", soft_wrap=True, highlight=False)
     if cfg.report:
@@ -187,7 +209,7 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
             zero = table["deer"]["table7"].get(name, {}).get(TABLE7[0], (None, None))
             deer.add_row(name, *(_cell(tuple(row[c]), 3) for c in TABLE1), _cell(tuple(zero), 3))
         console.print(deer)
-    for v in table["verdicts"]:
+    for v in [*table["verdicts"], *table.get("deer", {}).get("comparisons", [])]:
         a, e = v["avg_accuracy"], v["drift_errors_per_100"]
         console.print(f"[bold]{v['run']} beat {v['baseline']} (pooled over seeds {v['seeds']}): "
                       f"{'yes' if v['beat_baseline'] else 'no'}[/bold] (Δ avg. accuracy {a['diff']:+.3f} "
