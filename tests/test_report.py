@@ -422,3 +422,27 @@ def test_an_spd_on_the_references_is_the_ceiling_only_as_the_oracle_stage(tmp_pa
     # DEER's pipeline: the `spd` stage trained on the references is the SFT every GRPO run starts from
     assert describe_model("spd", cfg, tmp_path) == ("SFT (reference reports)", "sft")
     assert describe_model("spd", {**cfg, "train_only": "vision"}, tmp_path)[1] == "sft"
+
+
+def test_deer_layouts_of_a_multi_seed_run_reach_the_report(tmp_path: Path) -> None:
+    from driftalign.report.collect import normalize_experiment
+    from driftalign.report.html import _deer_layouts
+
+    ci = {"diff": -6.5, "lo": -12.0, "hi": -1.0}
+    deer = {"seeds": [0, 1, 2],
+            "table1": {"spd": {"seeds": 3, "CE F1": [0.763, 0.015], "BLEU-4": [0.339, 0.007]}},
+            "table7": {"deer": {"seeds": 3, "zero-std groups, phase 1": [0.241, 0.023]}},
+            "comparisons": [{"run": "ditpo-gradient-100", "baseline": "grpo-100", "seeds": [0, 1, 2],
+                             "avg_accuracy": ci, "clinical_f1": ci, "drift_errors_per_100": ci}]}
+    exp = normalize_experiment({"seeds": [0, 1, 2], "students": {}, "verdicts": [], "deer": deer}, tmp_path, [])
+    assert exp["deer"] is deer
+    assert [b["name"] for b in exp["bootstrap"]] == ["ditpo-gradient-100 − grpo-100 (pooled)"]
+
+    class _Page:                               # the two things _deer_layouts uses of a Page
+        @staticmethod
+        def caption(title: str, text: str = "") -> str:
+            return title + " " + text
+
+    html = "".join(_deer_layouts(_Page(), deer))
+    assert "DEER Table 1 layout" in html and "DEER Table 7 layout" in html
+    assert "0.763" in html and "0.241" in html and "CE F1" in html

@@ -482,6 +482,30 @@ def _rel(page: Page, p: Path) -> str:
     return str(p.relative_to(page.c.run_dir)) if p.is_relative_to(page.c.run_dir) else str(p)
 
 
+def _deer_layouts(page: Page, deer: dict[str, Any]) -> list[str]:
+    """DEER's Table 1 and Table 7 layouts of a multi-seed run (experiment.json's `deer`, `pipeline.deer_tables`)."""
+    from driftalign.pipeline.deer_tables import TABLE1, TABLE7
+
+    seeds = ", ".join(map(str, deer.get("seeds", [])))
+    cols1 = [Col("student", num=False), *(Col(h, better="high") for h in TABLE1)]
+    rows1 = [Row([esc(name), *(pm(row.get(h), seeds=row.get("seeds")) for h in TABLE1)],
+                 raw=[None, *((row.get(h) or [None])[0] for h in TABLE1)])
+             for name, row in (deer.get("table1") or {}).items()]
+    cols7 = [Col("run", num=False), *(Col(h, better="low") for h in TABLE7)]
+    rows7 = [Row([esc(name), *(pm(row.get(h), seeds=row.get("seeds")) for h in TABLE7)],
+                 raw=[None, *((row.get(h) or [None])[0] for h in TABLE7)])
+             for name, row in (deer.get("table7") or {}).items()]
+    return [table(cols1, rows1, page.caption(
+                f"DEER Table 1 layout: report quality, mean ± std over seeds {seeds}.",
+                "CE = micro precision / recall / F1 over the 14 observations (positive = 1); BLEU-4, METEOR, "
+                "ROUGE-L against the reference report; example-based clinical F1.")),
+            table(cols7, rows7, page.caption(
+                f"DEER Table 7 layout: groups with no learning signal, mean ± std over seeds {seeds}.",
+                "Share of reward groups whose G rewards were all equal (TRL's frac_reward_zero_std, mean over "
+                "logged steps; phase 1 = F1 reward only), and the share of the run's training studies whose K "
+                "DDSampling samples of the SFT model had identical labels (D = 0)."))]
+
+
 def section_deer(page: Page) -> None:
     c = page.c
     parts = []
@@ -521,6 +545,9 @@ def section_deer(page: Page) -> None:
             "GRPO / DiTPO training runs (DEER).",
             "Reward = label F1 of the completion against the reference + γ · BLEU-2 (γ = 0 in phase 1, 0.25 in "
             "phase 2); the trained model's test metrics are in the students' table when it was evaluated.")))
+    deer = (c.experiment or {}).get("deer")
+    if deer:
+        parts += _deer_layouts(page, deer)
     if parts:
         page.add("deer", "DEER: DDSampling and GRPO", "".join(parts))
     else:
