@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from driftalign.data.dataset import load_dataset
+from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import read_jsonl
+from driftalign.pipeline.summary import cell, mean_std
 from driftalign.training.grpo import DiTPOConfig, grpo_studies
 
 TABLE1 = {"CE P": ("clinical", "micro", "precision"), "CE R": ("clinical", "micro", "recall"),
@@ -44,13 +45,6 @@ def _dig(obj: Any, path: tuple[str, ...]) -> float | None:
     return float(obj)
 
 
-def _mean_std(values: list[float | None]) -> list[float | None]:
-    v = [x for x in values if x is not None]
-    if not v:
-        return [None, None]
-    return [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0]
-
-
 def _seed_dirs(out: Path, seeds: list[int]) -> dict[int, Path]:
     return {s: out / f"seed-{s}" for s in seeds if (out / f"seed-{s}").is_dir()}
 
@@ -63,8 +57,7 @@ def _grpo_runs(root: Path) -> list[Path]:
 def zero_std_shares(trainer_log: Path, switch_step: int) -> tuple[float | None, float | None]:
     """Mean `frac_reward_zero_std` over the logged training steps <= switch_step, and over all of them."""
     phase1, every = [], []
-    for line in trainer_log.read_text(encoding="utf-8").splitlines() if trainer_log.is_file() else []:
-        row = json.loads(line)
+    for _, row in read_jsonl(trainer_log) if trainer_log.is_file() else []:
         if "frac_reward_zero_std" not in row:
             continue
         every.append(float(row["frac_reward_zero_std"]))
@@ -73,10 +66,10 @@ def zero_std_shares(trainer_log: Path, switch_step: int) -> tuple[float | None, 
     return (float(np.mean(phase1)) if phase1 else None), (float(np.mean(every)) if every else None)
 
 
-def zero_diversity_share(run_dir: Path, diversity: dict[str, float]) -> float | None:
-    """Share of a GRPO run's training studies with D = 0 in the SFT model's DDSampling samples."""
-    cfg = DiTPOConfig.load(run_dir / "driftalign_config.yaml")
-    studies, _ = grpo_studies(load_dataset(cfg.data), cfg.split, cfg.subset, cfg.random_fraction, cfg.seed)
+def zero_diversity_share(cfg: DiTPOConfig, dataset: Dataset, diversity: dict[str, float]) -> float | None:
+    """Share of a GRPO run's training studies (its config's own selection) with D = 0 in the SFT model's
+    DDSampling samples."""
+    studies, _ = grpo_studies(dataset, cfg.split, cfg.subset, cfg.random_fraction, cfg.seed)
     d = [diversity[s.study_id] for s in studies if s.study_id in diversity]
     return float(np.mean([x == 0.0 for x in d])) if d else None
 
@@ -93,29 +86,27 @@ def deer_tables(out: Path, seeds: list[int], students: list[str]) -> dict[str, A
         metrics = [json.loads(p.read_text()) for p in (root / "eval" / f"{name}.json" for root in roots.values())
                    if p.is_file()]
         if metrics:
-            table1[name] = {"seeds": len(metrics), **{col: _mean_std([_dig(m, path) for m in metrics])
+            table1[name] = {"seeds": len(metrics), **{col: mean_std([_dig(m, path) for m in metrics])
                                                       for col, path in TABLE1.items()}}
     per_seed: dict[str, dict[str, list[float | None]]] = {}
     for root in roots.values():
         diversity = {}
         for dds in root.glob("*/diversity.jsonl"):
             diversity = {row["study_id"]: float(row["D"]) for _, row in read_jsonl(dds)}
+        datasets: dict[Path, Dataset] = {}                          # every run of a seed reads the same world
         for run_dir in _grpo_runs(root):
             cfg = DiTPOConfig.load(run_dir / "driftalign_config.yaml")
             phase1, every = zero_std_shares(run_dir / "trainer_log.jsonl", cfg.switch_step)
             cells = per_seed.setdefault(run_dir.name, {c: [] for c in TABLE7})
             cells[TABLE7[0]].append(phase1)
             cells[TABLE7[1]].append(every)
-            cells[TABLE7[2]].append(zero_diversity_share(run_dir, diversity) if diversity else None)
+            if diversity and cfg.data not in datasets:
+                datasets[cfg.data] = load_dataset(cfg.data, with_trajectories=False, verify_images=False)
+            cells[TABLE7[2]].append(zero_diversity_share(cfg, datasets[cfg.data], diversity) if diversity else None)
     table7 = {name: {"seeds": len(per_seed[name][TABLE7[0]]),
-                     **{c: _mean_std(v) for c, v in per_seed[name].items()}}
+                     **{c: mean_std(v) for c, v in per_seed[name].items()}}
               for name in [*names, *sorted(per_seed)] if name in per_seed}
     return {"seeds": sorted(roots), "table1": table1, "table7": table7}
-
-
-def _cell(ms: list[float | None], digits: int = 3) -> str:
-    mean, std = ms
-    return "-" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def markdown(tables: dict[str, Any]) -> str:
@@ -124,12 +115,12 @@ def markdown(tables: dict[str, Any]) -> str:
              "CE = micro P/R/F1 over the 14 observations (positive = 1); NLG against the reference report.\n\n",
              "| student | " + " | ".join(TABLE1) + " |\n", "|---|" + "---|" * len(TABLE1) + "\n"]
     for name, row in tables["table1"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row[c]) for c in TABLE1) + " |\n")
+        lines.append(f"| {name} | " + " | ".join(cell(row[c]) for c in TABLE1) + " |\n")
     lines += [f"\n## DEER Table 7 layout: groups with no learning signal (SYNTHETIC; seeds {seeds})\n\n",
               "Share of reward groups whose G rewards were all equal (TRL's `frac_reward_zero_std`, mean over "
               "logged steps); and the share of the run's training studies whose K DDSampling samples of the SFT "
               "model all had the same labels (D = 0).\n\n",
               "| run | " + " | ".join(TABLE7) + " |\n", "|---|" + "---|" * len(TABLE7) + "\n"]
     for name, row in tables["table7"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row[c]) for c in TABLE7) + " |\n")
+        lines.append(f"| {name} | " + " | ".join(cell(row[c]) for c in TABLE7) + " |\n")
     return "".join(lines)

@@ -29,6 +29,7 @@ from driftalign.data.io import atomic_write, write_json
 from driftalign.pipeline.config import PipelineConfig
 from driftalign.pipeline.deer_tables import COMPARISONS, deer_tables
 from driftalign.pipeline.deer_tables import markdown as deer_markdown
+from driftalign.pipeline.summary import cell, mean_std
 
 COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
 
@@ -52,13 +53,6 @@ def _cells(row: dict[str, Any]) -> list[float | None]:
             row["drift_errors"].get("total")]
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    v = [x for x in values if x is not None]
-    if not v:
-        return None, None
-    return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-
-
 def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Mean ± std over seeds of every student's cells (students in first-seen order)."""
     names: list[str] = []
@@ -68,7 +62,7 @@ def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     for name in names:
         rows = [s["students"][name] for s in summaries.values() if name in s["students"]]
         per_column = list(zip(*(_cells(r) for r in rows)))
-        students[name] = {"seeds": len(rows), **{c: _mean_std(list(v)) for c, v in zip(COLUMNS, per_column)}}
+        students[name] = {"seeds": len(rows), **{c: mean_std(list(v)) for c, v in zip(COLUMNS, per_column)}}
     gap = {}
     if "oracle" in names and "spd" in names:
         for j, col in enumerate(COLUMNS[:len(MSCXRT_FINDINGS) + 1]):
@@ -125,11 +119,6 @@ def _verdict_rows(verdicts: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _cell(ms: tuple[float | None, float | None], digits: int) -> str:
-    mean, std = ms
-    return "-" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def markdown(table: dict[str, Any]) -> str:
     seeds = ", ".join(str(s) for s in table["seeds"])
     where = "SYNTHETIC" if table["synthetic"] else "user data"
@@ -138,7 +127,7 @@ def markdown(table: dict[str, Any]) -> str:
              "the student inherited per 100 generated reports.\n\n",
              "| student | " + " | ".join(COLUMNS) + " |\n", "|---|" + "---|" * len(COLUMNS) + "\n"]
     for name, row in table["students"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS)
                      + " |\n")
     if table["inherited_gap"]:
         cols = list(table["inherited_gap"])
@@ -195,7 +184,7 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
     for col in COLUMNS:
         rich_table.add_column(col, justify="right")
     for name, row in table["students"].items():
-        rich_table.add_row(name, *(_cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS))
+        rich_table.add_row(name, *(cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS))
     console.print(rich_table)
     if table.get("deer"):
         from driftalign.pipeline.deer_tables import TABLE1, TABLE7
@@ -206,8 +195,8 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
         for col in [*TABLE1, "zero-std, phase 1"]:
             deer.add_column(col, justify="right")
         for name, row in table["deer"]["table1"].items():
-            zero = table["deer"]["table7"].get(name, {}).get(TABLE7[0], (None, None))
-            deer.add_row(name, *(_cell(tuple(row[c]), 3) for c in TABLE1), _cell(tuple(zero), 3))
+            zero = table["deer"]["table7"].get(name, {}).get(TABLE7[0], [None, None])
+            deer.add_row(name, *(cell(row[c]) for c in TABLE1), cell(zero))
         console.print(deer)
     for v in [*table["verdicts"], *table.get("deer", {}).get("comparisons", [])]:
         a, e = v["avg_accuracy"], v["drift_errors_per_100"]

@@ -525,16 +525,13 @@ def normalize_experiment(obj: dict[str, Any], run_dir: Path, students: list[Stud
             if values:
                 row[f"err/{k}"] = _mean_std(values)
         rows.append(row)
+    deer = obj.get("deer") if isinstance(obj.get("deer"), dict) else None
     bootstrap = []
-    for v in obj.get("verdicts") or []:
+    # the pooled verdicts, then DEER's ablations between RL runs (same shape)
+    for v in [*(obj.get("verdicts") or []), *((deer or {}).get("comparisons") or [])]:
         seeds_of = v.get("seeds")
         seeds_txt = ",".join(map(str, seeds_of)) if isinstance(seeds_of, list) else str(seeds_of or "")
         bootstrap.append({"name": f"{v.get('run')} − {v.get('baseline')} (pooled)", "seeds": seeds_txt,
-                          **{k: v.get(k) for k in ("avg_accuracy", "clinical_f1", "drift_errors_per_100")}})
-    deer = obj.get("deer") if isinstance(obj.get("deer"), dict) else None
-    for v in (deer or {}).get("comparisons") or []:                   # DEER's ablations between RL runs
-        bootstrap.append({"name": f"{v.get('run')} − {v.get('baseline')} (pooled)",
-                          "seeds": ",".join(map(str, v.get("seeds") or [])),
                           **{k: v.get(k) for k in ("avg_accuracy", "clinical_f1", "drift_errors_per_100")}})
     return {"synthetic": obj.get("synthetic"), "settings": {"seeds": seeds, "split": split}, "students": rows,
             "teachers": [], "inherited_gap": obj.get("inherited_gap"), "bootstrap": bootstrap, "deer": deer}
