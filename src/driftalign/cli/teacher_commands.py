@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 from pydantic import Field, model_validator
-from rich.console import Console
 
 from driftalign.cli.options import config_command
 from driftalign.config import StageConfig, save_config
+from driftalign.console import table_console
 from driftalign.errors import ConfigError, DriftalignError
 from driftalign.teachers.collect import STATE_DIR, CollectError, collect
 from driftalign.teachers.faults import FaultConfig
@@ -30,7 +29,7 @@ class CollectConfig(StageConfig):
 
 
 def _print_summary(summary: CollectSummary) -> None:
-    console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get the full table
+    console = table_console()
     console.print(summary_table(summary))
     click.echo(f"{summary.exported} trajectories -> {summary.trajectories} (store: {summary.store})")
 

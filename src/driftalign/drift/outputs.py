@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from driftalign.console import table_console
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
 from driftalign.drift.errors import ERROR_KINDS
@@ -101,8 +101,7 @@ def accuracy_table(report: DriftReport) -> Table:
 
 def print_summary(report: DriftReport, console: Console | None = None) -> None:
     """Per-teacher table, accuracy gaps, mean kappas and the step-drift endpoints."""
-    # Not a terminal (a log file, CI): rich would assume 80 columns and squeeze the numbers.
-    console = console or (Console() if sys.stdout.isatty() else Console(width=120))
+    console = console or table_console(width=120)
     console.print(summary_table(report))
     console.print(accuracy_table(report))
     kappas = [k.kappa for k in report.pairwise_kappa if math.isfinite(k.kappa)]

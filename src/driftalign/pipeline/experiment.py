@@ -148,9 +148,10 @@ def markdown(table: dict[str, Any]) -> str:
 
 def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Run the pipeline for every seed of `cfg.seeds`, then aggregate (module docstring)."""
-    from driftalign.pipeline.runner import pipeline_console, prepare_out, run_pipeline
+    from driftalign.console import table_console
+    from driftalign.pipeline.runner import prepare_out, run_pipeline
 
-    console = console or pipeline_console()
+    console = console or table_console()
     assert cfg.seeds
     out = cfg.out.resolve()
     prepare_out(out)

@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 from rich.console import Console
 
 from driftalign.config import save_config
+from driftalign.console import table_console
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig
@@ -119,18 +119,12 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
     return record
 
 
-def pipeline_console() -> Console:
-    """The run's console: the terminal's width, or 160 columns for a log or a pipe (rich would use 80
-    there and cut the students' table's last columns)."""
-    return Console() if sys.stdout.isatty() else Console(width=160)
-
-
 def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json). With
     `seeds`, once per seed and aggregated (`pipeline.experiment`)."""
     from driftalign.pipeline.summary import print_summary, summarize
 
-    console = console or pipeline_console()
+    console = console or table_console()
     if cfg.seeds:
         from driftalign.pipeline.experiment import run_experiment, with_seed
 
