@@ -265,7 +265,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                 raise ConfigError(f"pipeline grpo.{name}: `subset: ddsample` needs a `ddsample:` section")
             section.pop("subset")
             wired["subset"], after = subset, [*after, "ddsample"]
-        elif section.get("subset", "x") is None:
+        elif "subset" in section and section["subset"] is None:        # explicit null: every study
             section.pop("subset")
         needs_classifier = section.get("token_weights") == "gradient" or section.get("labeler") == "classifier"
         if needs_classifier and "classifier" not in section:
