@@ -58,3 +58,15 @@ def mini_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     data = build_mini_dataset(root / "data")
     return {"data": data, "student": build_student("tiny", data, root / "student", seed=0),
             "consensus": write_consensus(root / "consensus.jsonl", [f"s{i:03d}" for i in range(6)])}
+
+
+@pytest.fixture(scope="session")
+def hub_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny look-alike of the hub repo Qwen/Qwen2.5-VL-7B-Instruct (tests/hub_checkpoint.py).
+
+    The hub's files, formats, weight names, special-token ids and chat template, with tiny widths, random
+    bf16 weights (seed 0) and a small trained vocabulary padded to Qwen's 151,643 regular ids. Read-only.
+    """
+    from hub_checkpoint import build_hub_checkpoint
+
+    return build_hub_checkpoint(tmp_path_factory.mktemp("hub") / "Qwen2.5-VL-7B-Instruct", seed=0)

@@ -76,10 +76,15 @@ def test_build_is_deterministic_for_a_seed(student: Path, tmp_path: Path) -> Non
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_autoprocessor_returns_the_image_only_processor(student: Path) -> None:
-    processor = AutoProcessor.from_pretrained(student, local_files_only=True)
-    assert isinstance(processor, ImageOnlyQwen2_5_VLProcessor)
-    assert type(processor.image_processor).__name__ == "Qwen2VLImageProcessorPil"
+def test_saved_processor_names_the_standard_class_and_loads_image_only_without_torchvision(student: Path) -> None:
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        saved = json.loads((student / name).read_text())
+        assert saved.get("processor_class") in (None, "Qwen2_5_VLProcessor"), name
+    processor = load_processor(student)
+    from transformers.utils import is_torchvision_available
+
+    expected = "Qwen2_5_VLProcessor" if is_torchvision_available() else "ImageOnlyQwen2_5_VLProcessor"
+    assert type(processor).__name__ == expected
     out = processor(text=["<|vision_start|><|image_pad|><|vision_end|>hi"], images=[Image.new("RGB", (64, 64))],
                     return_tensors="pt")
     # 64 px is resized to 56 px = 4 x 4 patches of 14 px -> 2 x 2 merged -> 4 image tokens
@@ -138,15 +143,17 @@ def test_presets_and_mrope_section() -> None:
         get_preset("huge")
 
 
-def test_without_the_registration_autoprocessor_silently_returns_a_tokenizer(student: Path) -> None:
-    """The trap `driftalign.models` exists for (SPEC §4), checked in a fresh interpreter."""
+def test_plain_autoprocessor_builds_the_standard_processor_or_asks_for_torchvision(student: Path) -> None:
+    """Outputs name `Qwen2_5_VLProcessor`: a fresh interpreter that never imported driftalign gets that class
+    where torchvision is installed, and transformers' own error about the video processor where it is not
+    (never a bare tokenizer, the old trap of a private class name)."""
     import subprocess
     import sys
 
-    code = ("from transformers import AutoProcessor; "
-            f"print(type(AutoProcessor.from_pretrained({str(student)!r}, local_files_only=True)).__name__)")
+    code = ("from transformers import AutoProcessor\n"
+            "try:\n"
+            f"    print(type(AutoProcessor.from_pretrained({str(student)!r}, local_files_only=True)).__name__)\n"
+            "except (ImportError, OSError) as e:\n"
+            "    print('refused', 'video' in str(e).lower())\n")
     fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert fresh.stdout.strip() != "ImageOnlyQwen2_5_VLProcessor"
-    registered = subprocess.run([sys.executable, "-c", "import driftalign.models; " + code],
-                                capture_output=True, text=True, check=True)
-    assert registered.stdout.strip() == "ImageOnlyQwen2_5_VLProcessor"
+    assert fresh.stdout.strip() in ("Qwen2_5_VLProcessor", "refused True")

@@ -65,6 +65,16 @@ def _param_for(name: str, info: FieldInfo) -> click.Parameter:
     return click.Option([f"--{flag}", name], type=ctype, default=None, help=help_text)
 
 
+def _ordered_fields(config_cls: type[StageConfig]) -> list[tuple[str, FieldInfo]]:
+    """The config's fields with the shared option groups (model loading, decoding) last in --help."""
+    from driftalign.generation.sampling import SamplingOptions
+    from driftalign.models.options import ModelOptions
+
+    shared = set(ModelOptions.model_fields) | set(SamplingOptions.model_fields)
+    items = list(config_cls.model_fields.items())
+    return [i for i in items if i[0] not in shared] + [i for i in items if i[0] in shared]
+
+
 def config_command(
     name: str,
     config_cls: type[StageConfig],
@@ -73,7 +83,7 @@ def config_command(
 ) -> click.Command:
     """A click command: `--config FILE` plus one parameter per config field, then `run(config)`."""
     params: list[click.Parameter] = []
-    for field_name, info in config_cls.model_fields.items():
+    for field_name, info in _ordered_fields(config_cls):
         params.append(_param_for(field_name, info))
     params.append(click.Option(["--config", "config_file"], type=click.Path(path_type=Path, exists=True, dir_okay=False),
                                default=None, help="YAML file with any of these options (flags override it)."))

@@ -46,14 +46,17 @@ from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, lo
 from driftalign.data.io import write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import ConfigError, DatasetError
+from driftalign.generation.sampling import SamplingOptions
+from driftalign.models.options import ModelOptions
 
 CONSENSUS_VERSION = "consensus-v1"
 Strategy = Literal["model", "vote", "hybrid", "select"]
 MODEL_FREE_STRATEGIES = frozenset({"vote", "select"})  # label-free and model-free: teachers' texts only
 
 
-class ConsensusConfig(StageConfig):
-    """Options of `driftalign consensus` (flags == YAML keys)."""
+class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
+    """Options of `driftalign consensus` (flags == YAML keys); model/hybrid also take the model's options
+    (`ModelOptions`) and decoding's (`SamplingOptions`, default plain greedy)."""
 
     data: Path = Field(description="dataset directory with trajectories.jsonl")
     out: Path = Field(description="CONSENSUS.jsonl to write")
@@ -138,6 +141,12 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
         "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.needs_model else None,
         "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.needs_model else None,
     }
+    if cfg.needs_model:   # added later: only what differs from plain greedy / the defaults, so older caches keep their keys
+        neutral = SamplingOptions().sampling_fields() | {"min_pixels": None, "max_pixels": None, "dtype": "auto"}
+        ours = cfg.sampling_fields() | {"min_pixels": cfg.min_pixels, "max_pixels": cfg.max_pixels, "dtype": cfg.dtype}
+        changed = {k: v for k, v in ours.items() if v != neutral[k]}
+        if changed:
+            parts["sampling"] = changed
     if cfg.uncertain is not VOTE_UNCERTAIN:   # only when set: existing caches keep their keys
         parts["uncertain"] = cfg.uncertain.value
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -184,7 +193,8 @@ def _make_backend(cfg: ConsensusConfig):
     from driftalign.generation.backend import SamplingConfig, make_backend
     from driftalign.training.apo import resolve_model_dir
 
-    return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), SamplingConfig(max_new_tokens=cfg.max_new_tokens))
+    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, **cfg.sampling_fields())
+    return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), sampling, cfg)
 
 
 def _generate(backend, ds: Dataset, batch: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig) -> list[str]:

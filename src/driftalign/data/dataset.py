@@ -109,6 +109,21 @@ class Dataset:
                 raise DatasetError(f"study {study.study_id!r}: cannot read image {path} ({e})") from None
         return images
 
+    def image_sizes(self, study: Study) -> list[tuple[int, int]]:
+        """(height, width) of each of a study's images, from the file headers (no pixel decoding); a missing or
+        corrupt file names the study."""
+        sizes = []
+        for path in self.image_paths(study):
+            try:
+                with Image.open(path) as im:
+                    width, height = im.size
+            except FileNotFoundError:
+                raise DatasetError(f"study {study.study_id!r}: image {path} not found") from None
+            except Exception as e:  # PIL raises several types for corrupt files
+                raise DatasetError(f"study {study.study_id!r}: cannot read image {path} ({e})") from None
+            sizes.append((height, width))
+        return sizes
+
     def trajectories_by_study(self, teachers: Iterable[str] | None = None) -> dict[str, list[Trajectory]]:
         """Group trajectories per study, optionally keeping only some teachers."""
         keep = set(teachers) if teachers is not None else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from driftalign.errors import ConfigError
+from driftalign.generation.sampling import SamplingConfig
 
 
 @dataclass(frozen=True)
@@ -22,27 +23,6 @@ class GenerationRequest:
 
     images: list[Image.Image] = field(default_factory=list)
     prompt: str = ""
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """How to decode. Greedy (do_sample False) gives exactly one output per request."""
-
-    max_new_tokens: int = 128
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    num_return_sequences: int = 1
-
-    def __post_init__(self) -> None:
-        if self.num_return_sequences < 1:
-            raise ConfigError("--num-return-sequences must be >= 1")
-        if self.num_return_sequences > 1 and not self.do_sample:
-            raise ConfigError("--num-return-sequences > 1 needs --do-sample (greedy decoding gives one output)")
-        if self.max_new_tokens < 1:
-            raise ConfigError("--max-new-tokens must be >= 1")
-        if self.do_sample and not (self.temperature > 0 and 0 < self.top_p <= 1):
-            raise ConfigError("sampling needs --temperature > 0 and 0 < --top-p <= 1")
 
 
 class GenerationBackend(ABC):
@@ -60,17 +40,22 @@ class GenerationBackend(ABC):
 BACKENDS: tuple[str, ...] = ("transformers", "vllm")
 
 
-def make_backend(name: str, model_dir: str, sampling: SamplingConfig) -> GenerationBackend:
-    """Build a backend by name from a model directory (or a training output directory: its final/)."""
+def make_backend(name: str, model_dir: str, sampling: SamplingConfig, options=None) -> GenerationBackend:
+    """Build a backend by name from a model directory (or a training output directory: its final/).
+
+    `options`: a `models.options.ModelOptions` (dtype, attention kernel, image limits); None = defaults.
+    """
     from driftalign.models.load import model_dir as resolve
+    from driftalign.models.options import ModelOptions
 
     model_dir = str(resolve(model_dir))
+    options = options or ModelOptions()
     if name == "transformers":
         from driftalign.generation.transformers_backend import TransformersBackend
 
-        return TransformersBackend.from_pretrained(model_dir, sampling)
+        return TransformersBackend.from_pretrained(model_dir, sampling, dtype=options.dtype, **options.load_kwargs())
     if name == "vllm":
         from driftalign.generation.vllm_backend import VLLMBackend
 
-        return VLLMBackend(model_dir, sampling)
+        return VLLMBackend(model_dir, sampling, dtype=options.dtype, **options.load_kwargs())
     raise ConfigError(f"unknown generation backend {name!r}; choose one of {list(BACKENDS)}")

@@ -21,10 +21,13 @@ from driftalign.data.io import read_jsonl, write_jsonl
 from driftalign.data.schema import Study
 from driftalign.errors import DatasetError
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig, make_backend
+from driftalign.generation.sampling import SamplingOptions
+from driftalign.models.options import ModelOptions
 
 
-class GenerateConfig(StageConfig):
-    """Options of `driftalign generate` (flags == YAML keys)."""
+class GenerateConfig(StageConfig, ModelOptions, SamplingOptions):
+    """Options of `driftalign generate` (flags == YAML keys): these, the model's (`ModelOptions`: dtype, attention,
+    image limits) and decoding's (`SamplingOptions`: greedy or sampled, temperature, top-p, top-k, repetition penalty)."""
 
     model: Path = Field(description="model directory (HF image-text-to-text checkpoint, e.g. SPD's OUT/final)")
     data: Path = Field(description="dataset directory")
@@ -33,19 +36,14 @@ class GenerateConfig(StageConfig):
     prompt: str = Field(STUDENT_PROMPT, description="prompt given with each study's images")
     batch_size: int = Field(16, ge=1, description="studies per generation batch")
     max_new_tokens: int = Field(128, ge=1, description="maximum new tokens per output")
-    do_sample: bool = Field(False, description="sample (--do-sample) or decode greedily (--greedy)",
-                            json_schema_extra={"flags": "--do-sample/--greedy"})
-    temperature: float = Field(1.0, gt=0, description="sampling temperature (with --do-sample)")
-    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (with --do-sample)")
     num_return_sequences: int = Field(1, ge=1, description="outputs per study (needs --do-sample when > 1)")
     backend: Literal["transformers", "vllm"] = Field("transformers", description="generation backend")
     seed: int = Field(0, description="random seed for sampling")
     resume: bool = Field(True, description="keep rows already in --out and skip their studies")
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
-                              temperature=self.temperature, top_p=self.top_p,
-                              num_return_sequences=self.num_return_sequences)
+        return SamplingConfig(max_new_tokens=self.max_new_tokens, num_return_sequences=self.num_return_sequences,
+                              **self.sampling_fields())
 
 
 def prediction_rows(study_id: str, texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -100,7 +98,7 @@ def run_generate(cfg: GenerateConfig, backend: GenerationBackend | None = None) 
         import torch
 
         torch.manual_seed(cfg.seed)
-        backend = backend or make_backend(cfg.backend, str(cfg.model), sampling)
+        backend = backend or make_backend(cfg.backend, str(cfg.model), sampling, cfg)
         rows = generate_predictions(backend, sampling, ds, todo, cfg.prompt, cfg.out, rows, cfg.batch_size)
     elif not cfg.out.is_file():
         write_jsonl(cfg.out, rows)

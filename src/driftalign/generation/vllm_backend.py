@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from driftalign.errors import ConfigError
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
 from driftalign.models.load import load_processor
+from driftalign.models.processor import image_limits
 from driftalign.training.chat import prompt_text
 
 
@@ -25,17 +26,28 @@ def _import_vllm():
 
 
 class VLLMBackend(GenerationBackend):
-    def __init__(self, model_dir: str, sampling: SamplingConfig | None = None, max_images_per_prompt: int = 4):
+    def __init__(self, model_dir: str, sampling: SamplingConfig | None = None, max_images_per_prompt: int = 4,
+                 dtype: str = "auto", attn_implementation: str | None = None, min_pixels: int | None = None,
+                 max_pixels: int | None = None):
         super().__init__(sampling)
         self._vllm = _import_vllm()
-        self.processor = load_processor(model_dir)
-        self.llm = self._vllm.LLM(model=str(model_dir), limit_mm_per_prompt={"image": max_images_per_prompt})
+        self.processor = load_processor(model_dir, min_pixels=min_pixels, max_pixels=max_pixels)
+        low, high = image_limits(self.processor)
+        # generation_config="vllm": vLLM's neutral defaults, not the checkpoint's generation_config.json; the
+        # image limits in force go to vLLM's processor (`mm_processor_kwargs`), as they do to ours.
+        self.llm = self._vllm.LLM(model=str(model_dir), limit_mm_per_prompt={"image": max_images_per_prompt},
+                                  dtype=dtype, generation_config="vllm",
+                                  mm_processor_kwargs={"min_pixels": low, "max_pixels": high})
 
     def _params(self, s: SamplingConfig):
+        """Every decoding parameter explicit (`generation.sampling`); greedy is temperature 0."""
+        k = s.generation_kwargs()
         return self._vllm.SamplingParams(
             n=s.num_return_sequences,
-            temperature=s.temperature if s.do_sample else 0.0,
-            top_p=s.top_p if s.do_sample else 1.0,
+            temperature=k["temperature"] if s.do_sample else 0.0,
+            top_p=k["top_p"],
+            top_k=k["top_k"] if k["top_k"] > 0 else -1,   # vLLM: -1 = no top-k filter (0 in transformers)
+            repetition_penalty=k["repetition_penalty"],
             max_tokens=s.max_new_tokens,
         )
 

@@ -1,15 +1,30 @@
-"""Student models: presets, locally trained tokenizer, image-only processor, build/load, LoRA.
+"""Student models: presets, locally trained tokenizer, image-only processor, build/load, LoRA, load options.
 
-Importing this package registers the image-only Qwen2.5-VL processor with AutoProcessor, so
-`AutoProcessor.from_pretrained(student_dir)` returns the full processor, not just a tokenizer.
+The names below are imported lazily (PEP 562), so that `driftalign.models.options` (imported by every
+stage config) does not pull in transformers: the CLI builds its flags from the configs and must start
+fast. `models.processor` registers the image-only Qwen2.5-VL processor with AutoProcessor when it is
+imported; `load_processor` does so before every load.
 """
 
-from driftalign.models.processor import ImageOnlyQwen2_5_VLProcessor, register_processor
+from __future__ import annotations
 
-register_processor()
+import importlib
+from typing import Any
 
-from driftalign.models.build import build_student  # noqa: E402
-from driftalign.models.load import load_model, load_processor, load_student  # noqa: E402
+_EXPORTS = {
+    "ImageOnlyQwen2_5_VLProcessor": "driftalign.models.processor",
+    "register_processor": "driftalign.models.processor",
+    "build_student": "driftalign.models.build",
+    "load_model": "driftalign.models.load",
+    "load_processor": "driftalign.models.load",
+    "load_student": "driftalign.models.load",
+}
 
-__all__ = ["ImageOnlyQwen2_5_VLProcessor", "build_student", "load_model", "load_processor", "load_student",
-           "register_processor"]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'driftalign.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -2,8 +2,9 @@
 
 The output directory is a standard Hugging Face checkpoint (config.json, model.safetensors,
 generation_config.json, tokenizer.json, chat_template.jinja, processor_config.json) that
-`AutoModelForImageTextToText.from_pretrained` and `AutoProcessor.from_pretrained` load offline
-once `driftalign.models` is imported (see `models/processor.py` for why the import matters).
+`AutoModelForImageTextToText.from_pretrained` loads offline; its processor names the standard
+`Qwen2_5_VLProcessor` (what `AutoProcessor` builds where torchvision is installed; `models.load.load_processor`
+builds the image-only equivalent where it is not, see `models/processor.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.models.presets import get_preset, qwen2_5_vl_config
-from driftalign.models.processor import build_processor
+from driftalign.models.processor import build_processor, save_processor
 from driftalign.models.vision_pretraining import VisionPretrainConfig
 from driftalign.models.vision_pretraining import pretrain_vision as run_vision_pretraining
 from driftalign.models.tokenizer import IM_END, PAD_TOKEN, dataset_texts, train_tokenizer
@@ -64,7 +65,7 @@ def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0, p
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
-    processor.save_pretrained(out)
+    save_processor(processor, out)
     write_json(out / BUILD_INFO_FILE, {
         "preset": preset, "seed": seed, "data": str(ds.root), "vocab_size": len(tokenizer),
         "parameters": sum(p.numel() for p in model.parameters()),

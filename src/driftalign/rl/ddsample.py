@@ -40,7 +40,8 @@ from driftalign.constants import OBSERVATIONS, STUDENT_PROMPT
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.errors import ConfigError, DatasetError
-from driftalign.generation.backend import SamplingConfig
+from driftalign.generation.sampling import SamplingConfig
+from driftalign.models.options import ModelOptions
 from driftalign.labeling import label_reports
 from driftalign.rl.diversity import binary_labels
 from driftalign.rl.rank_sampling import draw_by_rank, rank_by_diversity
@@ -51,8 +52,10 @@ DEFAULT_FRACTION = 0.2   # DEER's headline: 20% of the RL data
 SAMPLES_KEY_VERSION = "ddsample-v1"
 
 
-class DDSampleConfig(StageConfig):
-    """Options of `driftalign ddsample` (flags == YAML keys)."""
+class DDSampleConfig(StageConfig, ModelOptions):
+    """Options of `driftalign ddsample` (flags == YAML keys), with the model's (`ModelOptions`). Decoding is
+    always sampled (DEER's K nucleus samples); every decoding parameter is a flag, none comes from the
+    checkpoint's generation_config (`generation.sampling`)."""
 
     model: Path = Field(description="model to sample from (HF image-text-to-text dir, e.g. SPD's OUT/final)")
     data: Path = Field(description="dataset directory")
@@ -61,6 +64,8 @@ class DDSampleConfig(StageConfig):
     k: int = Field(10, ge=2, description="samples per study (DEER: 10)")
     top_p: float = Field(0.9, gt=0, le=1, description="nucleus sampling mass")
     temperature: float = Field(1.0, gt=0, description="sampling temperature")
+    top_k: int = Field(0, ge=0, description="keep the k most likely tokens (0: no top-k filter)")
+    repetition_penalty: float = Field(1.0, gt=0, description="repetition penalty (1.0: none)")
     max_new_tokens: int = Field(128, ge=1, description="maximum new tokens per sample")
     size: int | None = Field(None, ge=1, description="studies in the subset (give --size or --fraction)")
     fraction: float | None = Field(None, gt=0, le=1, description="share of the split's studies in the subset, "
@@ -88,7 +93,8 @@ class DDSampleConfig(StageConfig):
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(max_new_tokens=self.max_new_tokens, do_sample=True, temperature=self.temperature,
-                              top_p=self.top_p, num_return_sequences=self.k)
+                              top_p=self.top_p, top_k=self.top_k, repetition_penalty=self.repetition_penalty,
+                              num_return_sequences=self.k)
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,14 @@ def samples_key(cfg: DDSampleConfig) -> dict[str, Any]:
     """What determines the samples (the images are identified by study id and path, not hashed)."""
     from driftalign.training.reference_cache import directory_fingerprint
 
-    return {"version": SAMPLES_KEY_VERSION, "model": directory_fingerprint(cfg.model), "k": cfg.k,
-            "top_p": cfg.top_p, "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
-            "prompt": cfg.prompt, "seed": cfg.seed}
+    key = {"version": SAMPLES_KEY_VERSION, "model": directory_fingerprint(cfg.model), "k": cfg.k,
+           "top_p": cfg.top_p, "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
+           "prompt": cfg.prompt, "seed": cfg.seed}
+    # added later: in the key only when not the neutral default, so samples drawn before keep their key
+    extra = {"top_k": (cfg.top_k, 0), "repetition_penalty": (cfg.repetition_penalty, 1.0),
+             "min_pixels": (cfg.min_pixels, None), "max_pixels": (cfg.max_pixels, None), "dtype": (cfg.dtype, "auto")}
+    key.update({name: value for name, (value, default) in extra.items() if value != default})
+    return key
 
 
 def _check_key(out: Path, key: dict[str, Any]) -> None:
@@ -154,7 +165,7 @@ def _sample(cfg: DDSampleConfig, ds, todo, rows: list[dict[str, Any]], backend) 
 
     torch.manual_seed(cfg.seed)
     sampling = cfg.sampling()
-    backend = backend or make_backend(cfg.backend, str(cfg.model), sampling)
+    backend = backend or make_backend(cfg.backend, str(cfg.model), sampling, cfg)
     generate_predictions(backend, sampling, ds, todo, cfg.prompt, cfg.out / SAMPLES_FILE, rows, cfg.batch_size)
 
 

@@ -45,18 +45,19 @@ from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.losses import apo_loss, chosen_nll
-from driftalign.models.load import load_student
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
 from driftalign.training.chat import PromptCache
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
+    load_for_training,
     prepare_model,
     quiet_trainer,
     restore_checkpoint_weights,
     resume_checkpoint,
     training_arguments,
 )
+from driftalign.training.preflight import check_lengths
 from driftalign.training.reference_cache import (
     attach_reference_logps,
     precompute_reference_logps,
@@ -289,7 +290,9 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     if cfg.max_studies is not None and cfg.max_studies < len(rows):
         keep = sorted(random.Random(cfg.seed).sample(range(len(rows)), cfg.max_studies))
         rows = [rows[i] for i in keep]
-    model, processor = load_student(model_dir, dtype=torch.float32)
+    model, processor = load_for_training(cfg, model_dir)
+    check_lengths(ds, [(r.study_id, a) for r in rows for a in (r.chosen, *r.rejected)], processor, cfg.prompt,
+                  cfg.max_length, "apo")
     model = prepare_model(model, cfg)
     teachers = sorted({t for r in rows for t in r.teachers})
     collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix,

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from driftalign.config import StageConfig
 from driftalign.constants import STUDENT_PROMPT
+from driftalign.models.options import ModelOptions
 
 if TYPE_CHECKING:  # torch/transformers are imported inside the functions: configs stay cheap to import,
     import torch  # so the CLI (which builds its flags from the configs) starts in well under a second
@@ -34,8 +35,18 @@ FULL_LR = 1e-5
 MIN_LR = 1e-7  # cosine schedule floor (SPEC §3: "cosine to 1e-7")
 
 
-class TrainingStageConfig(StageConfig):
-    """Options shared by every training stage (flags == YAML keys)."""
+MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
+SaveDType = Literal["source", "float32", "bfloat16", "float16"]
+
+
+class TrainingStageConfig(StageConfig, ModelOptions):
+    """Options shared by every training stage (flags == YAML keys), with the model's (`ModelOptions`).
+
+    Precision (docs/student_and_spd.md, "Your own checkpoint"): `--dtype auto` keeps float32 master weights for
+    --full (a bf16 checkpoint is upcast: pure-bf16 AdamW loses most small updates) and the checkpoint's dtype
+    for LoRA's frozen base (the adapters are float32); `--mixed-precision auto` is bf16 autocast on a GPU that
+    has it, none on CPU; `--save-dtype source` writes final/ in the checkpoint's own dtype.
+    """
 
     model: Path = Field(description="student model directory (HF image-text-to-text checkpoint)")
     data: Path = Field(description="dataset directory (studies.jsonl, trajectories.jsonl, images/)")
@@ -64,6 +75,12 @@ class TrainingStageConfig(StageConfig):
     save_steps: int = Field(500, ge=1, description="save a checkpoint every N optimiser steps")
     save_total_limit: int = Field(2, ge=1, description="keep at most N checkpoints")
     logging_steps: int = Field(10, ge=1, description="log loss/lr every N optimiser steps")
+    mixed_precision: MixedPrecision = Field(
+        "auto", description="autocast: bf16, fp16 or no (auto: bf16 on a GPU that supports it, no on CPU)")
+    save_dtype: SaveDType = Field("source", description="dtype of the saved final/ model (source: the --model "
+                                                        "checkpoint's own dtype)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass "
+                                                            "(memory for time)")
 
     @model_validator(mode="after")
     def _lora_freezes_vision(self) -> TrainingStageConfig:
@@ -86,6 +103,7 @@ def training_argument_values(cfg: TrainingStageConfig) -> dict[str, Any]:
     import torch
 
     on_cpu = not torch.cuda.is_available()
+    precision = resolve_mixed_precision(cfg.mixed_precision)
     return dict(
         output_dir=str(cfg.out),
         num_train_epochs=cfg.epochs,
@@ -114,7 +132,59 @@ def training_argument_values(cfg: TrainingStageConfig) -> dict[str, Any]:
         remove_unused_columns=False,  # the collator's fields (pixel_values, image_grid_thw ...) are all inputs
         ddp_find_unused_parameters=False,
         disable_tqdm=False,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
+
+
+def resolve_mixed_precision(value: str) -> str:
+    """'auto' -> 'bf16' on a CUDA GPU with bf16 support, else 'no'; other values as given."""
+    if value != "auto":
+        return value
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def training_dtype(cfg: TrainingStageConfig, source: torch.dtype) -> torch.dtype:
+    """The dtype a training stage loads its model in: --dtype when given; 'auto' = float32 master weights for full
+    fine-tuning, the checkpoint's `source` dtype for LoRA (frozen base; PEFT keeps the adapters in float32)."""
+    import torch
+
+    if cfg.dtype != "auto":
+        return getattr(torch, cfg.dtype)
+    return source if cfg.lora else torch.float32
+
+
+def load_for_training(cfg: TrainingStageConfig, path: str | Path | None = None):
+    """(model, processor) of `path` (default --model) in `training_dtype`, with the stage's attention kernel and
+    image limits; one notice line when a lower-precision checkpoint is upcast for full fine-tuning."""
+    import sys
+
+    from driftalign.models.load import checkpoint_dtype, load_student
+
+    source = path if path is not None else cfg.model
+    src = checkpoint_dtype(source)
+    dtype = training_dtype(cfg, src)
+    if dtype != src and cfg.dtype == "auto":
+        print(f"note: {source}: {str(src).removeprefix('torch.')} weights trained as float32 master weights "
+              f"(--full); final/ is saved as {_save_dtype_name(cfg, src)}", file=sys.stderr, flush=True)
+    return load_student(source, dtype=dtype, **cfg.load_kwargs())
+
+
+def _save_dtype_name(cfg: TrainingStageConfig, source: torch.dtype) -> str:
+    return str(source).removeprefix("torch.") if cfg.save_dtype == "source" else cfg.save_dtype
+
+
+def save_dtype(cfg: TrainingStageConfig) -> torch.dtype:
+    """The dtype final/ is written in: --save-dtype, 'source' = the --model checkpoint's dtype."""
+    import torch
+
+    from driftalign.models.load import checkpoint_dtype
+
+    return checkpoint_dtype(cfg.model) if cfg.save_dtype == "source" else getattr(torch, cfg.save_dtype)
 
 
 VERBOSE_ENV = "DRIFTALIGN_VERBOSE"   # set by `driftalign --verbose`: keep transformers' own bars and printed logs

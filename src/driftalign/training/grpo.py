@@ -65,6 +65,8 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
     max_new_tokens: int = Field(128, ge=1, description="maximum tokens per sampled completion")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of the rollouts")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus mass of the rollouts (< 1 samples off-policy)")
+    top_k: int = Field(0, ge=0, description="top-k filter of the rollouts (0: none)")
+    repetition_penalty: float = Field(1.0, gt=0, description="repetition penalty of the rollouts (1.0: none)")
     uncertain: Literal["positive", "negative", "own"] = Field(
         REWARD_UNCERTAIN.value, description="what the reward's F1 counts an uncertain label as (positive: DEER's "
                                             "reward; eval's default is negative)")
@@ -76,8 +78,6 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
     backend: Literal["transformers", "vllm"] = Field(
         "transformers", description="rollout generation: transformers `generate` (CPU and GPU) or vLLM on GPU (TRL's "
                                     "use_vllm, colocated with training; needs `pip install vllm`)")
-    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass "
-                                                            "(memory for time)")
     lr: float | None = Field(None, gt=0, description=f"peak learning rate [paper RL: {GRPO_LR}]")
     max_length: int | None = Field(None, description="not used by grpo (prompts are never cut; completions end at "
                                                      "--max-new-tokens): giving it is an error")

@@ -40,12 +40,13 @@ from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError
 from driftalign.labeling import label_reports
-from driftalign.models.load import load_processor, load_student, model_dir
+from driftalign.models.load import load_processor, model_dir
 from driftalign.models.lora import lora_config, trainable_parameter_count
 from driftalign.rl import tfidf_token_weights, token_advantages
 from driftalign.rl.gradient_weights import completion_spans, gradient_token_weights
 from driftalign.training.common import (
     TrainingSummary,
+    load_for_training,
     prepare_model,
     quiet_trainer,
     restore_checkpoint_weights,
@@ -53,6 +54,7 @@ from driftalign.training.common import (
     training_argument_values,
 )
 from driftalign.training.grpo import ClinicalReward, DiTPOConfig, GRPOStudy, grpo_studies
+from driftalign.training.preflight import check_lengths
 from driftalign.training.spd_trainer import save_final
 
 log = logging.getLogger(__name__)
@@ -172,12 +174,12 @@ def grpo_arguments(cfg: DiTPOConfig) -> GRPOConfig:
         max_completion_length=cfg.max_new_tokens,
         temperature=cfg.temperature,
         top_p=cfg.top_p,
+        top_k=cfg.top_k,
+        repetition_penalty=cfg.repetition_penalty,
         beta=cfg.kl_beta,
         epsilon=cfg.clip_eps,
         loss_type=LOSS_TYPE,
         scale_rewards="group",
-        bf16=False,  # as our other stages: the model's own dtype, no autocast (TRL's default is bf16)
-        gradient_checkpointing=cfg.gradient_checkpointing,
         log_completions=False,
         use_vllm=cfg.backend == "vllm",   # the GPU path: TRL generates with vLLM in the training process
         vllm_mode="colocate",
@@ -210,7 +212,8 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
     source = model_dir(cfg.model)
     ds = load_dataset(cfg.data, verify_images=False)
     studies, skipped = grpo_studies(ds, cfg.split, cfg.subset, cfg.random_fraction, cfg.seed)
-    model, processor = load_student(source, dtype=torch.float32)
+    model, processor = load_for_training(cfg, source)
+    check_lengths(ds, [(s.study_id, s.reference) for s in studies], processor, cfg.prompt, None, "grpo")
     processor.tokenizer.padding_side = "left"  # TRL pads the processor's multimodal fields like its left-padded prompts
     peft_config = None
     if cfg.lora:
@@ -255,7 +258,8 @@ def run_grpo(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = None) -
     quiet_trainer(trainer, "grpo")
     restore_checkpoint_weights(trainer.model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    final_dir = save_final(trainer, load_processor(data["model"]), cfg)  # the processor as loaded (not left-padding)
+    processor = load_processor(data["model"], **cfg.load_kwargs())   # as loaded (not left-padding), same image limits
+    final_dir = save_final(trainer, processor, cfg)
     return TrainingSummary(
         out=cfg.out, final_dir=final_dir, global_step=trainer.state.global_step,
         train_loss=float(result.metrics.get("train_loss", float("nan"))),

@@ -15,19 +15,23 @@ from transformers import Trainer, TrainerCallback, set_seed
 
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
-from driftalign.models.load import load_student
 from driftalign.models.lora import merge_adapter, train_only_vision, trainable_parameter_count
+from driftalign.models.processor import save_processor
+from driftalign.models.weights import cast_saved_weights
 from driftalign.training.chat import PromptCache, encode_example
 from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
+    load_for_training,
     prepare_model,
     quiet_trainer,
     restore_checkpoint_weights,
     resume_checkpoint,
+    save_dtype,
     training_arguments,
 )
+from driftalign.training.preflight import check_lengths
 from driftalign.training.spd import SPDConfig, SPDExample, training_examples
 
 log = logging.getLogger(__name__)
@@ -92,21 +96,24 @@ def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
 
     `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes from the main
     process; with LoRA the merge is done from the saved files (`merge_adapter`), so it does not
-    depend on how the training model was sharded.
+    depend on how the training model was sharded. The saved weights are then cast to `save_dtype(cfg)`
+    (float32 master weights of a bf16 checkpoint are written as bf16 again), and the processor names
+    the standard class with the image limits in force.
     """
     final_dir = cfg.out / FINAL_DIR
     if cfg.lora:
         adapter_dir = cfg.out / ADAPTER_DIR
         trainer.save_model(str(adapter_dir))
         if trainer.is_world_process_zero():
-            processor.save_pretrained(adapter_dir)
+            save_processor(processor, adapter_dir)
             merge_adapter(cfg.model, adapter_dir, final_dir)
     else:
         trainer.save_model(str(final_dir))
     if trainer.is_world_process_zero():
         from driftalign.models.model_card import write_model_card
 
-        processor.save_pretrained(final_dir)
+        cast_saved_weights(final_dir, save_dtype(cfg))   # the checkpoint's own dtype unless --save-dtype says otherwise
+        save_processor(processor, final_dir)
         write_model_card(cfg, final_dir)
     trainer.accelerator.wait_for_everyone()
     return final_dir
@@ -126,7 +133,8 @@ def run_spd(cfg: SPDConfig, callbacks: list[TrainerCallback] | None = None) -> T
     """
     ds = load_dataset(cfg.data, verify_images=False)
     examples = training_examples(ds, cfg)
-    model, processor = load_student(cfg.model)
+    model, processor = load_for_training(cfg)
+    check_lengths(ds, [(ex.study_id, ex.answer) for ex in examples], processor, cfg.prompt, cfg.max_length, "spd")
     set_seed(cfg.seed)  # LoRA's init draws from the global RNG: seed it, or the run depends on what ran before
     model = prepare_model(model, cfg)
     if cfg.train_only == "vision":
