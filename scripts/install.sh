@@ -14,6 +14,18 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "installing $TORCH_SPEC ..."
   .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
 fi
+# torchvision: the stock Qwen2.5-VL processor's video half needs it. Only a build matching torch works, and
+# PyPI has none for a +cpu torch (SPEC §4): there driftalign uses its image-only processor (one notice line).
+# A torchvision that installs but does not import would break transformers' image processors: removed again.
+TORCH_VERSION=$(.venv/bin/python -c "import torch; print(torch.__version__)")
+if [[ "$TORCH_VERSION" != *+cpu* ]] && ! .venv/bin/python -c "import torchvision" >/dev/null 2>&1; then
+  echo "installing torchvision for torch $TORCH_VERSION ..."
+  .venv/bin/python -m pip install --quiet torchvision "torch==${TORCH_VERSION%%+*}" >/dev/null 2>&1 || true
+  if ! .venv/bin/python -c "import torchvision" >/dev/null 2>&1; then
+    .venv/bin/python -m pip uninstall --quiet -y torchvision >/dev/null 2>&1 || true
+    echo "note: no torchvision for torch $TORCH_VERSION; Qwen2.5-VL checkpoints use driftalign's image-only processor"
+  fi
+fi
 echo "installing driftalign and its dependencies ..."
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 echo "installed into $(pwd)/.venv"

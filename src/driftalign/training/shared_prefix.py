@@ -3,8 +3,8 @@ answer of the micro-batch in one batched forward on the prefixes' KV cache, and 
 on the answer tokens that count, in chunks.
 
 The flat path (`sequence_logps.model_answer_logps` on a flat batch) repeats the prefix — all image
-tokens (~1,000 for Qwen2.5-VL-7B at 448 px) and the prompt — in each of the N+1 candidate sequences,
-runs the vision tower N+1 times per study, and materialises [S, T, V] float32 logits (~5 GB for 8
+tokens (256 per image for Qwen2.5-VL-7B at 448 px, ~1,400 at 1024 px) and the prompt — in each of the
+N+1 candidate sequences, runs the vision tower N+1 times per study, and materialises [S, T, V] float32 logits (~5 GB for 8
 candidates of 1,000 tokens and a 152k vocabulary). Here, for a micro-batch of B studies and
 S = sum of (N_b + 1) candidates:
 
