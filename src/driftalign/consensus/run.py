@@ -4,7 +4,18 @@ Strategies (`--strategy`):
 * model  — SPEC §3 eq. 7, the paper's: the SPD student writes t+ from the image, the prompt and
            the teachers' trajectories (`consensus.model`);
 * vote   — label-free claim-level majority vote over the teachers (`consensus.vote`);
-* hybrid — the model's t+ checked claim by claim against the vote, the vote wins conflicts.
+* hybrid — the model's t+ checked claim by claim against the vote, the vote wins conflicts;
+* select — the least-wrong teacher's whole trajectory (`consensus.select`);
+* self-edit — the SPD student's own greedy report (its normal prompt, no trajectories), minimally
+           edited by the vote: wrong sentences removed, omitted majority claims added
+           (`consensus.self_edit`); `--edit-pair` adds the unedited report as one more negative
+           ("student-unedited");
+* self-select — K sampled reports of the SPD student, t+ = the one agreeing best with the vote
+           claim by claim (`consensus.self_select`); `--select-worst-negative` adds the worst as
+           one more negative ("student-worst").
+
+self-edit and self-select are label-free like vote/select: they read the teachers' trajectories and
+the student's own outputs, never the study labels or the reference report.
 
 Every row records the claims of t+, who supports each, how every teacher relates to t+ (agreement,
 contradictions, drift d_u) and the negatives (teacher, response, drift, refusal) — see
@@ -12,11 +23,14 @@ contradictions, drift d_u) and the negatives (teacher, response, drift, refusal)
 their responses stay in the negatives list flagged `refusal` (APO drops them unless
 `--keep-refusals`).
 
-Caching: the output's `cache_key` hashes the strategy, the model's files (model/hybrid), the
-dataset files (studies, trajectories, images for model/hybrid), split, teachers, prompt, decoding
-options and CONSENSUS_VERSION. A finished file with the same key is reused as is; an interrupted
-run resumes from `<out>.partial` (one appended line per study). A sidecar `<out stem>.summary.json`
-holds the measured quality: label F1 of t+ against the study labels, beside each teacher's.
+Caching: the output's `cache_key` hashes the strategy, the model's files (every strategy that
+generates: model/hybrid/self-edit/self-select), the dataset files (studies, trajectories, and the
+images when generating), split, teachers, prompt, decoding options (the decoding actually used:
+self-edit is greedy, self-select samples), the strategy's own options (self-edit: --edit-pair;
+self-select: --k, --seed, --select-worst-negative) and CONSENSUS_VERSION. A finished file with the
+same key is reused as is; an interrupted run resumes from `<out>.partial` (one appended line per
+study). A sidecar `<out stem>.summary.json` holds the measured quality: label F1 of t+ against the
+study labels, beside each teacher's.
 """
 
 from __future__ import annotations
@@ -32,7 +46,6 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from rich.progress import Progress
 
-from driftalign.labeling.uncertain import UncertainPolicy
 from driftalign.config import StageConfig
 from driftalign.consensus.claims import Claim, agreement_record, extract_claims, stance
 from driftalign.consensus.hybrid import hybrid
@@ -40,6 +53,8 @@ from driftalign.consensus.model import consensus_prompt
 from driftalign.consensus.quality import consensus_quality
 from driftalign.consensus.row import ConsensusRow, read_consensus
 from driftalign.consensus.select import select
+from driftalign.consensus.self_edit import self_edit
+from driftalign.consensus.self_select import self_select
 from driftalign.consensus.vote import VOTE_UNCERTAIN, vote
 from driftalign.constants import STUDENT_PROMPT
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
@@ -47,11 +62,15 @@ from driftalign.data.io import write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.generation.sampling import SamplingOptions
+from driftalign.labeling.uncertain import UncertainPolicy
 from driftalign.models.options import ModelOptions
 
 CONSENSUS_VERSION = "consensus-v1"
-Strategy = Literal["model", "vote", "hybrid", "select"]
+Strategy = Literal["model", "vote", "hybrid", "select", "self-edit", "self-select"]
 MODEL_FREE_STRATEGIES = frozenset({"vote", "select"})  # label-free and model-free: teachers' texts only
+SELF_STRATEGIES = frozenset({"self-edit", "self-select"})  # the student's own reports, judged by the vote
+UNEDITED_NEGATIVE = "student-unedited"   # self-edit --edit-pair: the student's report before the edit
+WORST_NEGATIVE = "student-worst"         # self-select --select-worst-negative: the worst-scoring sample
 
 
 class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
@@ -60,9 +79,12 @@ class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
 
     data: Path = Field(description="dataset directory with trajectories.jsonl")
     out: Path = Field(description="CONSENSUS.jsonl to write")
-    model: Path | None = Field(None, description="SPD model directory (or SPD output dir); needed by model/hybrid")
+    model: Path | None = Field(None, description="SPD model directory (or SPD output dir); needed by model/hybrid/"
+                                                 "self-edit/self-select")
     strategy: Strategy = Field("model", description="model (paper, eq. 7), vote (claim-level majority), hybrid "
-                               "(model checked by the vote) or select (the least-wrong teacher's whole trajectory)")
+                               "(model checked by the vote), select (the least-wrong teacher's whole trajectory), "
+                               "self-edit (the student's greedy report edited by the vote) or self-select (the best "
+                               "of --k student samples by claim agreement with the vote)")
     split: str = Field("train", description="dataset split ('all' for every study)")
     teachers: str = Field("all", description="'all' or a comma-separated list of teacher names")
     prompt: str = Field(STUDENT_PROMPT, description="the student's prompt l (the model strategy appends T to it)")
@@ -73,6 +95,13 @@ class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
     resume: bool = Field(True, description="resume an interrupted run from <out>.partial")
     uncertain: UncertainPolicy = Field(VOTE_UNCERTAIN, description="how the vote counts a hedged claim ('possible X'): "
                                        "own (default: a polarity of its own), positive, or negative")
+    edit_pair: bool = Field(False, description="self-edit: add the student's unedited report as one more negative "
+                                               f"({UNEDITED_NEGATIVE!r}) when the edit changed it")
+    k: int = Field(8, ge=1, description="self-select: reports sampled from the student per study (always sampled, "
+                                        "with --temperature/--top-p/--top-k/--repetition-penalty)")
+    select_worst_negative: bool = Field(False, description="self-select: add the worst-scoring sample as one more "
+                                                           f"negative ({WORST_NEGATIVE!r}) when it scores below t+")
+    seed: int = Field(0, description="self-select: random seed for sampling")
 
     @model_validator(mode="after")
     def _model_needed(self) -> ConsensusConfig:
@@ -143,12 +172,16 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
     }
     if cfg.needs_model:   # added later: only what differs from plain greedy / the defaults, so older caches keep their keys
         neutral = SamplingOptions().sampling_fields() | {"min_pixels": None, "max_pixels": None, "dtype": "auto"}
-        ours = cfg.sampling_fields() | {"min_pixels": cfg.min_pixels, "max_pixels": cfg.max_pixels, "dtype": cfg.dtype}
+        ours = sampling_fields(cfg) | {"min_pixels": cfg.min_pixels, "max_pixels": cfg.max_pixels, "dtype": cfg.dtype}
         changed = {k: v for k, v in ours.items() if v != neutral[k]}
         if changed:
             parts["sampling"] = changed
     if cfg.uncertain is not VOTE_UNCERTAIN:   # only when set: existing caches keep their keys
         parts["uncertain"] = cfg.uncertain.value
+    if cfg.strategy == "self-edit":
+        parts["edit_pair"] = cfg.edit_pair
+    if cfg.strategy == "self-select":
+        parts["self_select"] = {"k": cfg.k, "seed": cfg.seed, "worst_negative": cfg.select_worst_negative}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -156,8 +189,14 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
 
 
 def build_row(study: Study, trajs: list[Trajectory], chosen: str, cfg: ConsensusConfig,
-              claims: dict[str, list[Claim]], key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A CONSENSUS.jsonl row: t+'s claims, supporters, per-teacher agreement and drift, negatives."""
+              claims: dict[str, list[Claim]], key: str, extra: dict[str, Any] | None = None,
+              extra_negatives: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A CONSENSUS.jsonl row: t+'s claims, supporters, per-teacher agreement and drift, negatives.
+
+    `extra_negatives`: (name, response) pairs that are not teachers (the student's own reports of
+    self-edit/self-select), appended after the teachers' negatives with their drift from t+ computed
+    as a teacher's; they are not in `teachers` (nor in the summary's teacher quality). Empty responses
+    are left out."""
     chosen_claims = extract_claims(chosen)
     chosen_stance = stance(chosen_claims)
     stances = {t: stance(cs) for t, cs in claims.items()}
@@ -172,7 +211,10 @@ def build_row(study: Study, trajs: list[Trajectory], chosen: str, cfg: Consensus
                 for c in chosen_claims],
         teachers=teachers,
         negatives=[{"teacher": t.teacher, "response": t.response, "drift": teachers[t.teacher]["drift"],
-                    "refusal": t.teacher not in claims} for t in trajs if t.response.strip()],
+                    "refusal": t.teacher not in claims} for t in trajs if t.response.strip()]
+                  + [{"teacher": name, "response": text,
+                      "drift": agreement_record(stance(extract_claims(text)), chosen_stance)["drift"]}
+                     for name, text in extra_negatives or [] if text.strip()],
         cache_key=key, synthetic=bool(study.meta.get("synthetic")), details=extra or {},
     )
     return row.model_dump(mode="json")
@@ -189,22 +231,63 @@ def _claims(trajs: list[Trajectory]) -> dict[str, list[Claim]]:
     return {t.teacher: extract_claims(t.response) for t in _answering(trajs)}
 
 
+def sampling_fields(cfg: ConsensusConfig) -> dict[str, Any]:
+    """The decoding the strategy really uses: self-edit is plain greedy (the sampling values, which greedy
+    ignores, set neutral), self-select always samples; model/hybrid decode as configured."""
+    fields = cfg.sampling_fields()
+    if cfg.strategy == "self-edit":
+        return SamplingOptions(repetition_penalty=cfg.repetition_penalty).sampling_fields()
+    if cfg.strategy == "self-select":
+        return fields | {"do_sample": True}
+    return fields
+
+
+def _sampling(cfg: ConsensusConfig):
+    from driftalign.generation.backend import SamplingConfig
+
+    k = cfg.k if cfg.strategy == "self-select" else 1
+    return SamplingConfig(max_new_tokens=cfg.max_new_tokens, num_return_sequences=k, **sampling_fields(cfg))
+
+
 def _make_backend(cfg: ConsensusConfig):
-    from driftalign.generation.backend import SamplingConfig, make_backend
+    from driftalign.generation.backend import make_backend
     from driftalign.training.apo import resolve_model_dir
 
-    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, **cfg.sampling_fields())
-    return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), sampling, cfg)
+    return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), _sampling(cfg), cfg)
 
 
-def _generate(backend, ds: Dataset, batch: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig) -> list[str]:
+def _prompt(cfg: ConsensusConfig, trajs: list[Trajectory]) -> str:
+    """model/hybrid: the prompt with the trajectories (eq. 7); self-edit/self-select: the student's own prompt l."""
+    if cfg.strategy in SELF_STRATEGIES:
+        return cfg.prompt
+    return consensus_prompt(cfg.prompt, [t.response for t in _answering(trajs)], cfg.max_teacher_chars)
+
+
+def _generate(backend, ds: Dataset, batch: list[tuple[Study, list[Trajectory]]],
+              cfg: ConsensusConfig) -> list[list[str]]:
+    """outputs[i] = the texts generated for batch[i] (one, or --k for self-select)."""
     from driftalign.generation.backend import GenerationRequest
 
-    requests = [GenerationRequest(images=ds.load_images(s),
-                                  prompt=consensus_prompt(cfg.prompt, [t.response for t in _answering(trajs)],
-                                                          cfg.max_teacher_chars))
-                for s, trajs in batch]
-    return [outs[0].strip() for outs in backend.generate(requests)]
+    requests = [GenerationRequest(images=ds.load_images(s), prompt=_prompt(cfg, trajs)) for s, trajs in batch]
+    return [[o.strip() for o in outs] for outs in backend.generate(requests, _sampling(cfg))]
+
+
+def _self_edit_row(study: Study, trajs: list[Trajectory], student: str, voted, cfg: ConsensusConfig,
+                   claims: dict[str, list[Claim]], key: str) -> dict[str, Any]:
+    edit = self_edit(student, voted, cfg.uncertain)
+    extra = [(UNEDITED_NEGATIVE, student)] if cfg.edit_pair and edit.changed else []
+    return build_row(study, trajs, edit.text, cfg, claims, key, {**edit.details(), **_vote_details(voted)}, extra)
+
+
+def _self_select_row(study: Study, trajs: list[Trajectory], samples: list[str], voted, cfg: ConsensusConfig,
+                     claims: dict[str, list[Claim]], key: str) -> dict[str, Any]:
+    chosen = self_select([extract_claims(s) for s in samples], voted, samples, cfg.uncertain)
+    worst = chosen.worst if cfg.select_worst_negative else None
+    extra = [(WORST_NEGATIVE, samples[worst])] if worst is not None else []
+    details = {"samples": samples, "scores": [s.to_dict() for s in chosen.scores], "selected": chosen.best,
+               "worst": chosen.worst, "fallback": chosen.fallback, **_vote_details(voted)}
+    t_plus = voted.text if chosen.fallback else samples[chosen.best]
+    return build_row(study, trajs, t_plus, cfg, claims, key, details, extra)
 
 
 def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig, key: str,
@@ -213,10 +296,11 @@ def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg
     for start in range(0, len(items), cfg.batch_size):
         batch = items[start:start + cfg.batch_size]
         answered = [(s, trajs) for s, trajs in batch if _answering(trajs)]
-        model_text: dict[str, str] = {}
+        generated: dict[str, list[str]] = {}
         if cfg.needs_model and answered:
-            texts = _generate(backend, ds, answered, cfg)
-            model_text = {s.study_id: text for (s, _), text in zip(answered, texts, strict=True)}
+            outputs = _generate(backend, ds, answered, cfg)
+            generated = {s.study_id: texts for (s, _), texts in zip(answered, outputs, strict=True)}
+        model_text = {sid: texts[0] for sid, texts in generated.items()}
         for study, trajs in batch:
             claims = _claims(trajs)
             voted = vote(claims, cfg.uncertain)
@@ -230,6 +314,10 @@ def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg
                 chosen = next(t.response for t in trajs if t.teacher == teacher)
                 yield study.study_id, build_row(study, trajs, chosen, cfg, claims, key,
                                                 {"selected_teacher": teacher, **_vote_details(voted)})
+            elif cfg.strategy == "self-edit":
+                yield study.study_id, _self_edit_row(study, trajs, model_text[study.study_id], voted, cfg, claims, key)
+            elif cfg.strategy == "self-select":
+                yield study.study_id, _self_select_row(study, trajs, generated[study.study_id], voted, cfg, claims, key)
             elif cfg.strategy == "model":
                 yield study.study_id, build_row(study, trajs, model_text[study.study_id], cfg, claims, key)
             else:
@@ -283,6 +371,10 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     todo = [(s, t) for s, t in items if s.study_id not in done]
     if todo and cfg.needs_model and backend is None:
         backend = _make_backend(cfg)
+    if todo and cfg.strategy == "self-select":
+        import torch
+
+        torch.manual_seed(cfg.seed)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     with partial.open("a" if cfg.resume else "w", encoding="utf-8") as f, Progress(transient=True) as bar:
         task = bar.add_task(f"consensus ({cfg.strategy})", total=len(todo))

@@ -185,14 +185,14 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
     consensus_files: dict[str, Path] = {}   # consensus name -> its t+ file
     consensus_stage: dict[str, str] = {}    # consensus name -> its stage's name
     for cname, csection in cfg.consensus_runs().items():
-        from driftalign.consensus.run import ConsensusConfig, run_consensus
+        from driftalign.consensus.run import MODEL_FREE_STRATEGIES, ConsensusConfig, run_consensus
 
         strategy = csection.get("strategy", "model")
         stage_name = "consensus" if cname == strategy and len(cfg.consensus_runs()) == 1 else f"consensus-{cname}"
         path = out / "consensus" / f"{cname}.jsonl"
         wired: dict[str, Any] = {"data": data, "out": path}
         after = list(data_after)
-        if strategy in ("model", "hybrid") and "model" not in csection:
+        if strategy not in MODEL_FREE_STRATEGIES and "model" not in csection:   # model, hybrid, self-edit, self-select
             if "spd" not in trained:
                 raise ConfigError(f"pipeline consensus: strategy {strategy!r} needs the SPD model (an `spd:` section)")
             wired["model"], after = trained["spd"], [*after, "spd"]
