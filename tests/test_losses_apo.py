@@ -150,3 +150,99 @@ def test_chosen_nll_is_length_normalised():
     assert logps.grad.tolist() == [-0.25, -1.0]
     with pytest.raises(ValueError, match="same shape"):
         chosen_nll(logps, torch.tensor([4]))
+
+
+# ---- the opt-in DPOP anchor (`--anchor dpop`; Pal et al. 2024, losses.apo.dpop_penalty) ----------------------
+
+
+def _dpop_case():
+    """B = 2, N = 2, beta = 0.5, lambda = 2.
+
+    Row 0 (t+ fell below the reference): policy chosen -12, ref -10 -> penalty max(0, -10 + 12) = 2,
+           r+ = 0.5 * (-2) = -1 (eq. 8), r+_DPOP = -1 - 0.5 * 2 * 2 = -3.
+           policy rejected [-9, -14], ref [-8, -12] -> r = [-0.5, -1].
+           L = logsumexp([-3, -0.5, -1]) + 3 = log(1 + e^2.5 + e^2) = log(20.571550) = 3.023909
+           (the paper's eq. 11 alone: log(1 + e^0.5 + e^0) = 1.294377).
+    Row 1 (t+ above the reference: the hinge is 0): policy chosen -9, ref -10 -> penalty 0, r+ = 0.5;
+           same negatives -> L = log(1 + e^-1 + e^-1.5) = 0.464369, as without the anchor.
+    """
+    pc = torch.tensor([-12.0, -9.0])
+    rc = torch.tensor([-10.0, -10.0])
+    pr = torch.tensor([[-9.0, -14.0], [-9.0, -14.0]])
+    rr = torch.tensor([[-8.0, -12.0], [-8.0, -12.0]])
+    return pc, pr, rc, rr
+
+
+def test_dpop_penalty_is_a_hinge_on_the_chosen_log_prob():
+    from driftalign.losses import dpop_penalty
+
+    pc = torch.tensor([-12.0, -9.0, -10.0], requires_grad=True)
+    rc = torch.tensor([-10.0, -10.0, -10.0])
+    pen = dpop_penalty(pc, rc)
+    assert pen.tolist() == [2.0, 0.0, 0.0]                      # below the reference; above; equal
+    pen.sum().backward()
+    assert pc.grad.tolist() == [-1.0, 0.0, 0.0]                 # no gradient at or above the reference
+    with pytest.raises(ValueError, match="same shape"):
+        dpop_penalty(pc, rc[:2])
+
+
+def test_dpop_anchor_hand_computed_values():
+    pc, pr, rc, rr = _dpop_case()
+    losses, metrics = apo_loss(pc, pr, rc, rr, beta=0.5, dpop_lambda=2.0)
+    assert losses[0].item() == pytest.approx(math.log(1 + math.exp(2.5) + math.exp(2.0)), abs=1e-6)
+    assert losses[0].item() == pytest.approx(3.023909, abs=1e-6)
+    assert losses[1].item() == pytest.approx(0.464369, abs=1e-6)   # the hinge/zero case: the paper's loss
+    plain, plain_metrics = apo_loss(pc, pr, rc, rr, beta=0.5)
+    assert plain[0].item() == pytest.approx(1.294377, abs=1e-6)
+    assert plain[1].item() == losses[1].item()
+    # rewards/margins/accuracy stay eq. 8's (without the penalty); the penalty is its own metric
+    assert torch.equal(metrics["chosen_rewards"], plain_metrics["chosen_rewards"])
+    assert metrics["chosen_rewards"].tolist() == [-1.0, 0.5]
+    assert metrics["accuracy"].tolist() == [0.0, 1.0]
+    assert metrics["dpop_penalty"].tolist() == [2.0, 0.0]
+    assert "dpop_penalty" not in plain_metrics
+    with pytest.raises(ValueError, match="dpop_lambda"):
+        apo_loss(pc, pr, rc, rr, beta=0.5, dpop_lambda=-1.0)
+
+
+def test_dpop_anchor_pushes_a_fallen_chosen_log_prob_up_and_leaves_the_rest_alone():
+    """Row 0: dL/d log pi(t+) = beta * (1 + lambda) * (p0 - 1), p0 = softmax_0([-3, -0.5, -1]) = 1 / 20.571550:
+    1.5 * (0.048611 - 1) = -1.427084 — descent raises log pi(t+), (1 + lambda) times harder per unit of
+    preference gradient than eq. 11 alone (beta * (p0' - 1) = 0.5 * (1/3.648721 - 1) = -0.362965).
+    Row 1 (hinge 0) and rows exactly at the reference get the paper's gradient, bit for bit."""
+    pc, pr, rc, rr = _dpop_case()
+    pc = torch.cat([pc, torch.tensor([-10.0])]).requires_grad_()          # row 2: policy == reference
+    pr, rc, rr = torch.cat([pr, pr[:1]]), torch.cat([rc, rc[:1]]), torch.cat([rr, rr[:1]])
+    grads = []
+    for lam in (2.0, 0.0):
+        pc.grad = None
+        apo_loss(pc, pr, rc, rr, beta=0.5, dpop_lambda=lam)[0].sum().backward()
+        grads.append(pc.grad.clone())
+    anchored, plain = grads
+    assert anchored[0].item() == pytest.approx(1.5 * (1 / (1 + math.exp(2.5) + math.exp(2.0)) - 1), abs=1e-6)
+    assert anchored[0].item() == pytest.approx(-1.427084, abs=1e-6)
+    assert plain[0].item() == pytest.approx(0.5 * (1 / (1 + math.exp(0.5) + 1) - 1), abs=1e-6)
+    assert anchored[0] < plain[0] < 0                                      # both push t+ up; the anchor harder
+    assert anchored[1].item() == plain[1].item() and anchored[2].item() == plain[2].item()
+    # one SGD step on the anchored loss moves the fallen t+ back towards its reference log-prob
+    stepped = pc.detach() - 0.1 * anchored
+    assert stepped[0] > pc[0]
+
+
+def test_dpop_with_one_negative_is_smaugs_dpop_loss():
+    """N = 1, w = 1: -log sigmoid(beta * ((pc - rc) - (pr - rr) - lambda * max(0, rc - pc))) (Pal et al. 2024)."""
+    torch.manual_seed(0)
+    pc, rc = torch.randn(6) * 3, torch.randn(6) * 3
+    pr, rr = torch.randn(6, 1) * 3, torch.randn(6, 1) * 3
+    beta, lam = 0.1, 50.0
+    losses, _ = apo_loss(pc, pr, rc, rr, beta=beta, dpop_lambda=lam)
+    dpop = -F.logsigmoid(beta * ((pc - rc) - (pr[:, 0] - rr[:, 0]) - lam * torch.clamp(rc - pc, min=0)))
+    assert (rc > pc).any() and (rc < pc).any()                            # both sides of the hinge are covered
+    assert torch.allclose(losses, dpop, atol=1e-5)
+
+
+def test_zero_lambda_is_the_papers_loss_exactly():
+    pc, pr, rc, rr, w, m = _case()
+    a, ma = apo_loss(pc, pr, rc, rr, beta=0.5, weights=w, mask=m)
+    b, mb = apo_loss(pc, pr, rc, rr, beta=0.5, weights=w, mask=m, dpop_lambda=0.0)
+    assert torch.equal(a, b) and ma.keys() == mb.keys()

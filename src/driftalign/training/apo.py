@@ -18,6 +18,8 @@ How it runs:
   "custom behaviour", to add the preference metrics): checkpoints, `--resume`, gradient
   accumulation, accelerate/DeepSpeed come from it. The loss is the mean over the micro-batch's
   studies; `loss_is_scaled_for_ga = False` makes the Trainer divide it by the accumulation steps.
+* opt-in, not in the paper: `--anchor dpop` (losses.apo.dpop_penalty), `--sft-weight` (RPO's NLL on t+),
+  and `--eval-every N` (training/apo_monitor.py: greedy reports on a fixed subset while it trains).
 
 Paper defaults: lr 2e-5, no warm-up, vision tower frozen, AdamW (0.9, 0.98), wd 0.05, cosine, beta 0.1.
 """
@@ -30,11 +32,11 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from pydantic import Field
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, set_seed
 
 from driftalign.config import save_config
 from driftalign.consensus.claims import errors_against, extract_claims, stance
@@ -44,7 +46,7 @@ from driftalign.consensus.weights import WeightScheme, teacher_weights
 from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError, DatasetError
-from driftalign.losses import apo_loss, chosen_nll
+from driftalign.losses import DPOP_LAMBDA, Anchor, apo_loss, chosen_nll
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
 from driftalign.training.chat import PromptCache
 from driftalign.training.common import (
@@ -97,6 +99,16 @@ class APOConfig(TrainingStageConfig):
                                 "--no-shared-prefix: the flat reference path (N+1 full sequences per study)")
     ref_batch_size: int = Field(4, ge=1, description="studies per reference forward when filling the cache")
     reference_cache: Path | None = Field(None, description=f"reference log-prob cache directory [--out/{REFERENCE_DIR}]")
+    anchor: Anchor = Field("none", description="absolute-likelihood anchor on t+ (not in the paper): none (paper) or "
+                           "dpop (Smaug's DPO-Positive: t+'s logit loses beta * lambda * max(0, log pi_ref(t+) - "
+                           "log pi(t+)): a penalty on t+ falling below the SPD reference)")
+    anchor_lambda: float = Field(DPOP_LAMBDA, gt=0, description="lambda of --anchor dpop (Smaug: 50)")
+    eval_every: int = Field(0, ge=0, description="every N optimiser steps (and at step 0 and the end) generate greedy "
+                            "reports for a fixed subset and log monitor/* (words, invented findings, drift errors, "
+                            "MS-CXR-T accuracy); 0 = off")
+    eval_studies: int = Field(64, ge=1, description="studies in the --eval-every subset (seeded; val split, else test, "
+                              "else train)")
+    eval_max_new_tokens: int = Field(160, ge=1, description="max new tokens per --eval-every report")
 
     def default_lr(self) -> float:
         return APO_LR
@@ -209,10 +221,14 @@ class APOTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-study mean: Trainer divides by grad-accum steps
 
-    def __init__(self, *args: Any, beta: float, teachers: list[str], sft_weight: float = 0.0, **kwargs: Any):
+    def __init__(self, *args: Any, beta: float, teachers: list[str], sft_weight: float = 0.0, anchor: str = "none",
+                 anchor_lambda: float = DPOP_LAMBDA, **kwargs: Any):
+        if anchor not in get_args(Anchor):
+            raise ConfigError(f"unknown anchor {anchor!r}; choose from {', '.join(get_args(Anchor))}")
         super().__init__(*args, **kwargs)
         self.beta = beta
         self.sft_weight = sft_weight
+        self.dpop_lambda = anchor_lambda if anchor == "dpop" else 0.0  # 0 = the paper's eq. 11, exactly
         self.teacher_names = teachers
         self._metric_values: dict[str, list[float]] = defaultdict(list)
 
@@ -221,22 +237,36 @@ class APOTrainer(Trainer):
         B, N = inputs["rejected_mask"].shape
         chosen_B, rejected_BN = scatter_candidates(logps_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
         losses_B, metrics = apo_loss(chosen_B, rejected_BN, inputs["ref_chosen_logps"], inputs["ref_rejected_logps"],
-                                     beta=self.beta, weights=inputs["weights"], mask=inputs["rejected_mask"])
+                                     beta=self.beta, weights=inputs["weights"], mask=inputs["rejected_mask"],
+                                     dpop_lambda=self.dpop_lambda)
+        counts_S = answer_token_counts(inputs).to(chosen_B.dtype)   # the tokens each log pi sums over, [S]
+        counts_B, counts_BN = scatter_candidates(counts_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
         self._record(metrics, inputs["teacher_ids"])
+        self._record_token_logps(chosen_B.detach(), rejected_BN.detach(), inputs, counts_B, counts_BN, metrics["valid"])
         loss = losses_B.mean()
         if self.sft_weight > 0:
-            loss = loss + self.sft_weight * self._chosen_nll(chosen_B, inputs, B, N)
+            loss = loss + self.sft_weight * self._chosen_nll(chosen_B, counts_B)
         return (loss, {"chosen_logps": chosen_B, "rejected_logps": rejected_BN}) if return_outputs else loss
 
-    def _chosen_nll(self, chosen_B: torch.Tensor, inputs: dict[str, torch.Tensor], B: int, N: int) -> torch.Tensor:
+    def _chosen_nll(self, chosen_B: torch.Tensor, counts_B: torch.Tensor) -> torch.Tensor:
         """Mean length-normalised NLL of t+ (the opt-in `--sft-weight` regulariser)."""
-        counts_S = answer_token_counts(inputs).to(chosen_B.dtype)
-        counts_B, _ = scatter_candidates(counts_S, inputs["candidate_row"], inputs["candidate_slot"], B, N)
         nll = chosen_nll(chosen_B, counts_B).mean()
         self._metric_values["nll/chosen"].append(nll.item())
         return nll
 
+    def _record_token_logps(self, chosen_B: torch.Tensor, rejected_BN: torch.Tensor, inputs: dict[str, torch.Tensor],
+                            counts_B: torch.Tensor, counts_BN: torch.Tensor, valid_BN: torch.Tensor) -> None:
+        """ABSOLUTE per-token log-probs (log pi / its token count) of t+ and of the valid negatives, policy and
+        reference: `logps_per_token/*`. Rewards are ratios; these show whether t+ itself rises or falls."""
+        values = per_token_logps(chosen_B, rejected_BN, inputs["ref_chosen_logps"], inputs["ref_rejected_logps"],
+                                 counts_B, counts_BN, valid_BN, inputs["teacher_ids"], self.teacher_names)
+        for key, value in values.items():
+            self._metric_values[key].append(value)
+
     def _record(self, metrics: dict[str, torch.Tensor], teacher_ids_BN: torch.Tensor) -> None:
+        if "dpop_penalty" in metrics:
+            self._metric_values["anchor/dpop_penalty"].append(metrics["dpop_penalty"].mean().item())
+            self._metric_values["anchor/dpop_active"].append((metrics["dpop_penalty"] > 0).float().mean().item())
         valid_BN = metrics["valid"]
         self._metric_values["rewards/chosen"].append(metrics["chosen_rewards"].mean().item())
         if valid_BN.any():
@@ -255,6 +285,32 @@ class APOTrainer(Trainer):
             logs.update({k: sum(v) / len(v) for k, v in self._metric_values.items() if v})
             self._metric_values.clear()
         super().log(logs, start_time)
+
+
+def per_token_logps(chosen_B: torch.Tensor, rejected_BN: torch.Tensor, ref_chosen_B: torch.Tensor,
+                    ref_rejected_BN: torch.Tensor, counts_B: torch.Tensor, counts_BN: torch.Tensor,
+                    valid_BN: torch.Tensor, teacher_ids_BN: torch.Tensor, teachers: list[str]) -> dict[str, float]:
+    """Batch means of per-token log-probs (sum of a candidate's answer-token log-probs / its token count):
+
+      logps_per_token/chosen, /ref_chosen        t+ under pi_theta and pi_ref, mean over studies
+      logps_per_token/rejected, /ref_rejected    mean over the valid negatives (mask and w > 0) of the batch
+      logps_per_token/teacher/<name>             pi_theta, mean over that teacher's valid negatives
+
+    Negative keys are left out when the batch has no valid negative (of that teacher). The token count is
+    the tokens the sum runs over (with --negative-tokens, the selected ones), floored at 1.
+    """
+    chosen_tok_B = chosen_B / counts_B.clamp_min(1)
+    rejected_tok_BN = rejected_BN / counts_BN.clamp_min(1)
+    out = {"logps_per_token/chosen": chosen_tok_B.mean().item(),
+           "logps_per_token/ref_chosen": (ref_chosen_B / counts_B.clamp_min(1)).mean().item()}
+    if valid_BN.any():
+        out["logps_per_token/rejected"] = rejected_tok_BN[valid_BN].mean().item()
+        out["logps_per_token/ref_rejected"] = (ref_rejected_BN / counts_BN.clamp_min(1))[valid_BN].mean().item()
+    for t, name in enumerate(teachers):
+        sel_BN = valid_BN & (teacher_ids_BN == t)
+        if sel_BN.any():
+            out[f"logps_per_token/teacher/{name}"] = rejected_tok_BN[sel_BN].mean().item()
+    return out
 
 
 # ---- the stage -----------------------------------------------------------------------------------
@@ -293,6 +349,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     model, processor = load_for_training(cfg, model_dir)
     check_lengths(ds, [(r.study_id, a) for r in rows for a in (r.chosen, *r.rejected)], processor, cfg.prompt,
                   cfg.max_length, "apo")
+    set_seed(cfg.seed)  # LoRA's initialisation draws from torch's RNG before the Trainer seeds it: --seed decides it
     model = prepare_model(model, cfg)
     teachers = sorted({t for r in rows for t in r.teachers})
     collator = APOCollator(processor, teachers=teachers, max_length=cfg.max_length, shared_prefix=cfg.shared_prefix,
@@ -310,8 +367,20 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     if args.process_index == 0:
         write_json(cfg.out / APO_STATE_FILE, reference)
     trainer = APOTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=callbacks,
-                         beta=cfg.beta, teachers=teachers, sft_weight=cfg.sft_weight)
+                         beta=cfg.beta, teachers=teachers, sft_weight=cfg.sft_weight, anchor=cfg.anchor,
+                         anchor_lambda=cfg.anchor_lambda)
     quiet_trainer(trainer, "apo")
+    if cfg.eval_every > 0:
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        from driftalign.training.apo_monitor import APOMonitor
+
+        if getattr(trainer, "is_fsdp_enabled", False) or is_deepspeed_zero3_enabled():
+            raise ConfigError("--eval-every generates on the main process alone and needs whole weights there: "
+                              "not with FSDP or DeepSpeed ZeRO-3 (use ZeRO-2/DDP, or --eval-every 0)")
+        trainer.add_callback(APOMonitor(trainer.log, processor, ds, cfg.prompt, cfg.eval_every,
+                                        studies=cfg.eval_studies, max_new_tokens=cfg.eval_max_new_tokens, seed=cfg.seed,
+                                        is_main_process=args.process_index == 0))
     restore_checkpoint_weights(model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_dir = save_final(trainer, processor, cfg)
