@@ -217,7 +217,7 @@ def test_named_consensus_runs_extra_spd_students_and_seeds(tmp_path):
     assert table["inherited_gap"]["Avg."] == pytest.approx(0.15)
 
 
-@pytest.mark.parametrize("name", ["demo", "apo_table5", "deer", "deer_cpu"])
+@pytest.mark.parametrize("name", ["demo", "apo_table5", "apo_drift_select", "deer", "deer_cpu"])
 def test_every_bundled_pipeline_plans(tmp_path, name):
     from driftalign.pipeline.config import bundled_pipeline
     from driftalign.pipeline.experiment import with_seed
