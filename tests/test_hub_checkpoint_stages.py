@@ -295,3 +295,18 @@ def test_save_dtype_float32_is_honoured(hub, tmp_path) -> None:
     summary = run_spd(SPDConfig(model=hub["model"], data=hub["data"], out=tmp_path / "spd32", lora=False,
                                 max_steps=1, batch_size=2, save_dtype="float32"))
     assert saved_dtypes(summary.final_dir) == {torch.float32} and checkpoint_dtype(summary.final_dir) == torch.float32
+
+
+def test_apo_reference_cache_key_follows_image_limits_and_dtype(hub) -> None:
+    """Cached reference log-probs are reused only for the same image limits and reference dtype."""
+    from driftalign.consensus.row import read_consensus
+    from driftalign.training.apo import APOConfig, _reference_key, apo_rows
+
+    cfg = APOConfig(model=hub["model"], data=hub["data"], out=hub["root"] / "unused", consensus=hub["consensus"])
+    ds = load_dataset(hub["data"])
+    rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus,
+                    cfg.negative_tokens)
+    keys = {_reference_key(cfg, hub["model"], ds, load_processor(hub["model"], max_pixels=m), rows) for m in (None, 10**6)}
+    assert len(keys) == 2
+    model = load_model(hub["model"])
+    assert _reference_key(cfg, hub["model"], ds, load_processor(hub["model"]), rows, model) not in keys

@@ -316,11 +316,17 @@ def per_token_logps(chosen_B: torch.Tensor, rejected_BN: torch.Tensor, ref_chose
 # ---- the stage -----------------------------------------------------------------------------------
 
 
-def _reference_key(cfg: APOConfig, model_dir: Path, ds: Dataset, processor, rows: list[APORow]) -> str:
+def _reference_key(cfg: APOConfig, model_dir: Path, ds: Dataset, processor, rows: list[APORow],
+                   model: torch.nn.Module | None = None) -> str:
+    from driftalign.models.processor import image_limits
+
     images = sorted({p for r in rows for p in ds.image_paths(ds.study(r.study_id))})
+    encoding = {"image_limits": list(image_limits(processor))}
+    if model is not None:
+        encoding["dtype"] = str(next(model.parameters()).dtype)
     return reference_cache_key(model_dir, cfg.consensus, [ds.root / STUDIES_FILE, *images],
                                chat_template=f"{processor.chat_template}\n{cfg.prompt}", max_length=cfg.max_length,
-                               negative_tokens=cfg.negative_tokens)
+                               negative_tokens=cfg.negative_tokens, encoding=encoding)
 
 
 def prepare_reference(cfg: APOConfig, model_dir: Path, model: torch.nn.Module, processor, dataset: APODataset,
@@ -330,7 +336,7 @@ def prepare_reference(cfg: APOConfig, model_dir: Path, model: torch.nn.Module, p
     Called before `Trainer.train`, so `model` still holds the SPD weights even on a resumed run
     (the Trainer loads the checkpoint inside `train`): it is pi_ref, no second copy needed.
     """
-    key = _reference_key(cfg, model_dir, dataset.ds, processor, dataset.rows)
+    key = _reference_key(cfg, model_dir, dataset.ds, processor, dataset.rows, model)
     refs, computed = precompute_reference_logps(model, collator, dataset, cfg.cache_dir(), key, cfg.ref_batch_size)
     dataset.set_reference(refs)
     return {"key": key, "computed_studies": computed, "cached_studies": len(dataset) - computed,

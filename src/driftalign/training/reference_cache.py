@@ -69,8 +69,10 @@ def files_fingerprint(paths: Iterable[str | Path]) -> str:
 
 
 def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_files: Iterable[str | Path],
-                        chat_template: str, max_length: int | None, negative_tokens: str = "all") -> str:
-    """Content hash of everything that determines the reference log-probs (module docstring)."""
+                        chat_template: str, max_length: int | None, negative_tokens: str = "all",
+                        encoding: dict | None = None) -> str:
+    """Content hash of everything that determines the reference log-probs (module docstring). `encoding`: how
+    the model reads its inputs beyond the files (image limits, the dtype the reference runs in)."""
     parts = {
         "version": CACHE_VERSION,
         "model": directory_fingerprint(model_dir),
@@ -81,6 +83,8 @@ def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_
     }
     if negative_tokens != "all":  # which negative tokens are summed (keys of the default stay as they were)
         parts["negative_tokens"] = negative_tokens
+    if encoding:
+        parts["encoding"] = encoding
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
