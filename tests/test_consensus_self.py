@@ -292,3 +292,14 @@ def test_apo_reads_the_extra_negative_and_trains_on_it(mini_world, fake_model, t
                                 consensus=cfg.out, prompt=cfg.prompt, max_steps=1, batch_size=2, lr=1e-3,
                                 logging_steps=1, save_steps=10, seed=0))
     assert summary.global_step == 1
+
+
+def test_consensus_quality_reports_words_per_text(mini_world) -> None:
+    from driftalign.consensus.quality import consensus_quality
+    from driftalign.data.dataset import load_dataset
+
+    ds = load_dataset(mini_world["data"])
+    row = {"study_id": "s000", "chosen": "No effusion.", "teachers": {"sim-a": {"drift": 0.0}},
+           "negatives": [{"teacher": "sim-a", "response": "Small left pleural effusion. No pneumothorax.", "refusal": False}]}
+    quality = consensus_quality(ds, [row])
+    assert quality["consensus"]["words"] == 2.0 and quality["teachers"]["sim-a"]["words"] == 6.0

@@ -4,7 +4,7 @@ Measured with the project's report labeler (`driftalign.labeling.label_reports`)
 studies: positive-class micro precision / recall / F1 over the 14 CheXpert observations (a
 prediction counts as positive when the labeler says 1; the truth when the study label is 1), and
 the balanced top-1 accuracy on the five MS-CXR-T findings of `driftalign.metrics.mscxrt_accuracy`
-(the same numbers `driftalign eval` reports).
+(the same numbers `driftalign eval` reports), and the mean words per text (a terse t+ shows here).
 A teacher that refused or did not answer a study predicts nothing for it.
 """
 
@@ -36,7 +36,8 @@ def _scores(study_ids: list[str], texts: list[str], true: list[dict[str, int | N
     from driftalign.metrics import mscxrt_accuracy
 
     pred = label_reports(texts)
-    return {**positive_f1(pred, true), "accuracy": mscxrt_accuracy(study_ids, pred, true)[0]}
+    words = sum(len(t.split()) for t in texts) / len(texts) if texts else 0.0
+    return {**positive_f1(pred, true), "accuracy": mscxrt_accuracy(study_ids, pred, true)[0], "words": words}
 
 
 def consensus_quality(ds: Dataset, rows: list[dict[str, Any]]) -> dict[str, Any]:
