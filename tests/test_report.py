@@ -446,3 +446,107 @@ def test_deer_layouts_of_a_multi_seed_run_reach_the_report(tmp_path: Path) -> No
     html = "".join(_deer_layouts(_Page(), deer))
     assert "DEER Table 1 layout" in html and "DEER Table 7 layout" in html
     assert "0.763" in html and "0.241" in html and "CE F1" in html
+
+
+# ---- what APO learns while it trains (logps_per_token/*, monitor/*) ------------------------------------------
+
+
+def _apo_dynamics_log(steps: tuple[int, ...] = (5, 10, 15, 20), every: int = 10,
+                      teachers: tuple[str, ...] = ("sim-gpt-5",), accuracy: bool = True, logps: bool = True) -> list[dict]:
+    """An APO trainer_log.jsonl as `training.apo` (logging steps) and `training.apo_monitor` (--eval-every) write it."""
+    rows: list[dict] = []
+    last = steps[-1]
+    monitor_steps = sorted({0, *range(every, last + 1, every), last})
+    for s in sorted({*steps, *monitor_steps}):
+        if s in monitor_steps:                  # RichProgress: {"step": global_step, **logs}; no "loss"
+            m = {"step": s, "monitor/words": 58.0 - s, "monitor/invented_per_100": 23.6 + s,
+                 "monitor/drift_errors_per_100": 40.0 + 1.5 * s, "monitor/accuracy/Pneumonia": 0.5 + 0.01 * s,
+                 "monitor/studies": 16.0, "monitor/seconds": 3.2, "epoch": s / 20}
+            if accuracy and s:                  # absent when no finding is defined on the subset (here: step 0)
+                m["monitor/avg_accuracy"] = 0.55 + 0.005 * s
+            rows.append(m)
+        if s in steps:
+            r = {"step": s, "loss": 1.2 - 0.01 * s, "grad_norm": 1.0, "learning_rate": 1e-5,
+                 "rewards/chosen": 0.01 * s, "rewards/rejected": -0.02 * s, "rewards/margins": 0.03 * s,
+                 "rewards/accuracy": 0.6, "anchor/dpop_penalty": 0.02 * s, "anchor/dpop_active": 0.5, "epoch": s / 20}
+            if logps:
+                r.update({"logps_per_token/chosen": -1.1 - 0.02 * s, "logps_per_token/ref_chosen": -1.1,
+                          "logps_per_token/rejected": -1.4 - 0.05 * s, "logps_per_token/ref_rejected": -1.4,
+                          **{f"logps_per_token/teacher/{t}": -1.5 - 0.04 * s for t in teachers}})
+            rows.append(r)
+    rows.append({"step": last, "train_runtime": 9.0, "train_loss": 1.0, "epoch": 1.0})
+    return rows
+
+
+def _figure(text: str, page: _Page, alt: str) -> bytes:
+    import base64
+
+    (src,) = [a["src"] for t, a in page.tags if t == "img" and a.get("alt") == alt]
+    assert src.startswith("data:image/png;base64,")
+    return base64.b64decode(src.split(",", 1)[1])
+
+
+def test_apo_training_dynamics_figure(run_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from driftalign.report.figures import DPI
+
+    run = tmp_path / "apo-run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("*.html"))
+    write_jsonl(run / "apo-uniform" / "trainer_log.jsonl", _apo_dynamics_log())
+    text, page = _parse(build_report(run, examples=0))
+    caps = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", text)
+            if "What APO learns while it trains." in c]
+    assert len(caps) == 1 and caps[0].startswith("SYNTHETIC What APO")   # the synthetic world's tag, as every caption
+    for words in ("(a)", "likelihood displacement", "(b)", "words per greedy report", "(c)", "Invented findings",
+                  "(d)", "accuracy"):
+        assert words in caps[0]
+    png = _figure(text, page, "what APO learns while it trains")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(__import__("io").BytesIO(png)) as im:
+        assert im.size == (round(4 * 3.0 * DPI), round(2.5 * DPI))       # one APO stage: one row of four panels
+    # the training curves still show the APO loss; the monitor entries (no "loss") do not break them
+    assert _figure(text, page, "training curves").startswith(b"\x89PNG")
+    assert "training curves not drawn" not in text and "APO training dynamics not drawn" not in text
+
+
+def test_no_apo_training_dynamics_without_its_keys(report: Path) -> None:
+    """The module's run: an APO log with loss and rewards/* only (an older run): no such figure, no note, no error."""
+    text, page = _parse(report)
+    assert "What APO learns" not in text
+    assert not [a for t, a in page.tags if t == "img" and a.get("alt") == "what APO learns while it trains"]
+    assert "APO training dynamics not drawn" not in text
+    assert "Training curves." in text
+
+
+def test_apo_dynamics_panels_and_stages(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from driftalign.report.collect import TrainingLog
+    from driftalign.report.figures import DPI, MAX_PANELS, apo_dynamics
+
+    def log(name: str, rows: list[dict]) -> TrainingLog:
+        return TrainingLog(name, tmp_path / name / "trainer_log.jsonl", tuple(rows))
+
+    def size(png: bytes | None) -> tuple[int, int]:
+        assert png is not None and png.startswith(b"\x89PNG")
+        with Image.open(io.BytesIO(png)) as im:
+            return im.size
+
+    spd = log("spd", [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)])
+    assert apo_dynamics([], True) is None and apo_dynamics([spd], False) is None
+    # monitor only (no logps_per_token/*, as before this logging existed, with --eval-every): panels (b)-(d)
+    assert size(apo_dynamics([spd, log("apo", _apo_dynamics_log(logps=False))], True)) == \
+        (round(3 * 3.0 * DPI), round(2.5 * DPI))
+    # log-probs only (no --eval-every): panel (a); no avg_accuracy at all: still no error
+    no_monitor = [r for r in _apo_dynamics_log(accuracy=False) if "monitor/words" not in r]
+    assert size(apo_dynamics([log("apo", no_monitor)], False)) == (round(3.0 * DPI), round(2.5 * DPI))
+    # a single logged point, a non-finite value: drawn; no monitor/avg_accuracy anywhere: no panel (d)
+    one = [{"step": 5, "loss": 1.0, "logps_per_token/chosen": -1.0, "logps_per_token/rejected": float("nan")},
+           {"step": 0, "monitor/words": 40.0, "monitor/invented_per_100": 12.0}]
+    assert size(apo_dynamics([log("apo", one)], True))[0] == round(3 * 3.0 * DPI)
+    # a multi-seed experiment: one row per seed's APO stage, capped as the training curves are
+    seeds = [log(f"seed-{i}/apo-uniform", _apo_dynamics_log(teachers=("a", "b"))) for i in range(MAX_PANELS + 1)]
+    assert size(apo_dynamics([spd, *seeds], True)) == (round(4 * 3.0 * DPI), round(MAX_PANELS * 2.5 * DPI))

@@ -2,7 +2,8 @@
 
     collect.py    what the run directory holds -> typed records (RunContents)
     examples.py   a few test studies side by side, drift errors marked (the APO paper's Fig. 1b)
-    figures.py    the training curves (the drift figures are the PNGs `driftalign drift` wrote)
+    figures.py    the training curves, what APO learns while it trains (the drift figures are the PNGs
+                  `driftalign drift` wrote)
     html.py       the page: tables in the paper's layouts, inline CSS, inline base64 PNGs, no script
 
 Anything the run lacks is skipped with a short note; a directory with no stage output at all is a
@@ -53,12 +54,24 @@ def _curves(contents: RunContents) -> bytes | None:
         return None
 
 
+def _apo_dynamics(contents: RunContents) -> bytes | None:
+    if not contents.training:
+        return None
+    from driftalign.report.figures import apo_dynamics
+
+    try:
+        return apo_dynamics(contents.training, contents.synthetic)
+    except Exception as e:  # noqa: BLE001 — a plotting failure must not cost the report
+        contents.notes.append(f"APO training dynamics not drawn ({type(e).__name__}: {e})")
+        return None
+
+
 def build_report(run_dir: Path, out: Path | None = None, *, examples: int = DEFAULT_EXAMPLES) -> Path:
     """Write the HTML report of `run_dir` to `out` (default RUN_DIR/report.html); returns its path."""
     run_dir = Path(run_dir)
     contents = collect_run(run_dir)
     shown, notes = _examples(contents, examples)
-    page = render(contents, shown, notes, _curves(contents))
+    page = render(contents, shown, notes, _curves(contents), apo=_apo_dynamics(contents))
     path = Path(out) if out is not None else run_dir / REPORT_FILE
     with atomic_write(path) as f:
         f.write(page)

@@ -3,6 +3,13 @@
 `training_curves`: one panel per training stage that logged to OUT/trainer_log.jsonl (SPD, APO, GRPO,
 ...): the training loss per logged step, and for GRPO the mean reward on a second axis. Returned as
 PNG bytes, to be inlined as a data URI.
+
+`apo_dynamics`: "What APO learns while it trains", one row of four panels per APO stage that logged
+`training.apo`'s absolute per-token log-probs (`logps_per_token/*`) or `training.apo_monitor`'s greedy
+evaluations (`monitor/*`, `--eval-every`): (a) log pi per token of t+ and of the negatives, policy
+and reference; (b) words per report; (c) invented findings and all drift errors per 100 reports;
+(d) average balanced accuracy. A series a log lacks is left out (a panel no shown stage logged, too);
+None when no stage logged any.
 """
 
 from __future__ import annotations
@@ -62,6 +69,77 @@ def training_curves(logs: Sequence[TrainingLog], synthetic: bool) -> bytes | Non
             twin.tick_params(labelsize=7)
             twin.spines["top"].set_visible(False)
     title = "Training curves" + (" (SYNTHETIC world)" if synthetic else "")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ---- what APO learns while it trains --------------------------------------------------------------------
+
+# (title, y label, [(key, label, colour, line style)]) of the four panels; in (a) policy solid, reference dashed
+APO_PANELS = (
+    ("(a) log-prob per token", "log \u03c0 / token",
+     (("logps_per_token/chosen", "t+ (policy)", "#15803d", "-"),
+      ("logps_per_token/ref_chosen", "t+ (reference)", "#15803d", "--"),
+      ("logps_per_token/rejected", "negatives (policy)", "#b91c1c", "-"),
+      ("logps_per_token/ref_rejected", "negatives (reference)", "#b91c1c", "--"))),
+    ("(b) words per report", "words", (("monitor/words", "words", "#1c5d99", "-"),)),
+    ("(c) drift per 100 reports", "per 100 reports", (("monitor/invented_per_100", "invented", "#c2410c", "-"),
+                                                      ("monitor/drift_errors_per_100", "all drift errors", "#6b21a8",
+                                                       "-"))),
+    ("(d) average accuracy", "balanced accuracy", (("monitor/avg_accuracy", "avg. accuracy", "#0f766e", "-"),)),
+)
+
+
+def _panel_logged(log: TrainingLog, panel: tuple) -> bool:
+    return any(_series(log.rows, key)[0] for key, *_ in panel[2])
+
+
+def apo_dynamics(logs: Sequence[TrainingLog], synthetic: bool) -> bytes | None:
+    """PNG of what up to MAX_PANELS APO stages learn while training, one row each (module docstring); a panel
+    no shown stage logged is left out, and None when no stage logged `logps_per_token/*` or `monitor/*`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [log for log in logs if any(_panel_logged(log, p) for p in APO_PANELS)][:MAX_PANELS]
+    if not stages:
+        return None
+    panels = [p for p in APO_PANELS if any(_panel_logged(log, p) for log in stages)]
+    fig, axes = plt.subplots(len(stages), len(panels), figsize=(3.0 * len(panels), 2.5 * len(stages)),
+                             squeeze=False)
+    for row, log in zip(axes, stages):
+        for i, (ax, (title, ylabel, series)) in enumerate(zip(row, panels)):
+            ax.set_title(title, fontsize=9)
+            ax.tick_params(labelsize=7)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            ax.set_ylabel(f"{log.name}\n{ylabel}" if i == 0 else ylabel, fontsize=8)
+            drawn = 0
+            for key, label, colour, ls in series:
+                xs, ys = _series(log.rows, key)
+                if xs:
+                    sparse = len(xs) <= 12 or key.startswith("monitor/")
+                    ax.plot(xs, ys, color=colour, ls=ls, lw=1.4, label=label, marker="o" if sparse else None, ms=2.5)
+                    drawn += 1
+            if not drawn:               # this stage did not log it (e.g. no --eval-every): said, not drawn
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.spines[["left", "bottom"]].set_visible(False)
+                if i:
+                    ax.set_ylabel("")
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", fontsize=8, color="#6b7280",
+                        transform=ax.transAxes)
+                continue
+            ax.set_xlabel("step", fontsize=8)
+            ax.grid(alpha=0.25)
+            if len(series) > 1:
+                ax.legend(fontsize=6, frameon=False, loc="best")
+    title = "What APO learns while it trains" + (" (SYNTHETIC world)" if synthetic else "")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -558,7 +558,17 @@ def section_deer(page: Page) -> None:
 # ---- figures -------------------------------------------------------------------------------------------
 
 
-def section_figures(page: Page, curves: bytes | None) -> None:
+APO_CAPTION = (
+    "One row per APO stage, from its OUT/trainer_log.jsonl; a panel or line the stage did not log is left out. "
+    "(a) Absolute log-probability per token of t+ (green) and of the negatives (red) under the policy (solid) and "
+    "the SPD reference (dashed): both falling below the reference while the rewards rise is likelihood displacement. "
+    "(b) Mean words per greedy report on a fixed subset of studies (--eval-every): falling means reports shrink "
+    "towards t+'s style. "
+    "(c) Invented findings and all drift errors per 100 of those reports: the drift APO should lower. "
+    "(d) Balanced top-1 accuracy on those reports, averaged over the MS-CXR-T findings defined on the subset.")
+
+
+def section_figures(page: Page, curves: bytes | None, apo: bytes | None = None) -> None:
     c = page.c
     figs = []
     if c.drift is not None:
@@ -574,6 +584,9 @@ def section_figures(page: Page, curves: bytes | None) -> None:
         figs.append(f'<figure>{_img(curves, "training curves")}<figcaption>'
                     f'{page.caption("Training curves.", "Loss per logged step of each training stage (OUT/trainer_log.jsonl); GRPO: mean reward, dashed.")}'
                     "</figcaption></figure>")
+    if apo is not None:
+        figs.append(f'<figure>{_img(apo, "what APO learns while it trains")}<figcaption>'
+                    f'{page.caption("What APO learns while it trains.", APO_CAPTION)}</figcaption></figure>')
     if not figs:
         page.add("figures", "Figures", note("No drift plots (" + code("driftalign drift --plots") +
                                             ") and no training log in this directory."))
@@ -903,13 +916,13 @@ footer { color: var(--muted); font-size: 12px; margin: 28px 0 0; text-align: cen
 
 
 def render(c: RunContents, examples: list[Example], example_notes: list[str], curves: bytes | None,
-           generated: _dt.datetime | None = None) -> str:
+           generated: _dt.datetime | None = None, *, apo: bytes | None = None) -> str:
     """The whole page as one string."""
     page = Page(c)
     builders: list[Callable[[], None]] = [
         lambda: section_students(page), lambda: section_teachers(page), lambda: section_drift_errors(page),
         lambda: section_comparisons(page), lambda: section_consensus(page), lambda: section_deer(page),
-        lambda: section_figures(page, curves), lambda: section_examples(page, examples, example_notes),
+        lambda: section_figures(page, curves, apo), lambda: section_examples(page, examples, example_notes),
         lambda: section_benchmarks(page), lambda: section_run(page),
     ]
     for build in builders:
