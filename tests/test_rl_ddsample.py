@@ -152,3 +152,32 @@ def test_ddsample_config_subset_size():
         DDSampleConfig.load(None, **base, size=2, fraction=0.5)
     with pytest.raises(ConfigError, match="--k"):
         DDSampleConfig.load(None, **base, k=1)
+
+
+def test_study_seed_depends_on_seed_and_study_only():
+    from driftalign.rl.ddsample import study_seed
+
+    assert study_seed(0, "s000") == study_seed(0, "s000") < 2**63
+    assert len({study_seed(0, "s000"), study_seed(1, "s000"), study_seed(0, "s001")}) == 3
+
+
+def test_ddsample_resumed_after_a_kill_gives_the_uninterrupted_samples(world):
+    """Each study's K samples come from a generator seeded by (seed, study id): a run killed after 2 studies, or
+    after 4 studies and one sample of the 5th, resumes to exactly the samples of an uninterrupted run (and the
+    same subset), whatever the batch size."""
+    from driftalign.generation.backend import make_backend
+
+    straight_cfg = _config(world, world["root"] / "straight", batch_size=4)
+    backend = make_backend("transformers", str(world["student"]), straight_cfg.sampling(), straight_cfg)
+    run_ddsample(straight_cfg, backend=backend)
+    straight = _rows(straight_cfg.out / SAMPLES_FILE)
+    assert len(straight) == 12 and len({r["text"] for r in straight}) > 6   # really sampled, not one text
+    for name, kept, batch_size in (("killed-2", 4, 4), ("killed-4.5", 9, 1)):
+        out = world["root"] / name
+        out.mkdir()
+        shutil.copy(straight_cfg.out / KEY_FILE, out / KEY_FILE)
+        write_jsonl(out / SAMPLES_FILE, straight[:kept])          # what the kill left
+        summary = run_ddsample(_config(world, out, batch_size=batch_size), backend=backend)
+        assert summary.generated == 6 - kept // 2
+        assert _rows(out / SAMPLES_FILE) == straight, name
+        assert _rows(out / "subset.jsonl") == _rows(straight_cfg.out / "subset.jsonl")

@@ -333,3 +333,113 @@ def test_final_model_has_a_model_card(student: Path, world: Path, tmp_path: Path
     assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "image-text-to-text"
     assert "spd" in meta["tags"] and meta["datasets"] == [world.name]
     assert "## Training configuration" in card and "max_steps: 1" in card and "Supervised pre-distillation" in card
+
+
+# --- a kill while a checkpoint is written, and the log after a resume (issue 21) -----------------------
+
+def _step_losses(out: Path, step: int) -> dict[int, float]:
+    state = json.loads((out / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    return {row["step"]: row["loss"] for row in state["log_history"] if "loss" in row}
+
+
+def test_rerun_resumes_past_a_checkpoint_cut_to_its_config(student: Path, world: Path, tmp_path: Path,
+                                                           capfd) -> None:
+    """checkpoint-6 holding only config.json (killed while written, before atomic saves): the rerun moves it
+    aside with one notice line, resumes from checkpoint-3 and ends on the same loss curve."""
+    out = tmp_path / "full"
+    cfg = _cfg(student, world, out, lr=1e-2, lora=False)
+    run_spd(cfg)
+    before = _step_losses(out, 6)
+    for f in (out / "checkpoint-6").iterdir():
+        if f.name != "config.json":
+            f.unlink()
+    capfd.readouterr()
+    assert run_spd(cfg).global_step == 6
+    notes = [line for line in capfd.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [(f"note: {out / 'checkpoint-6'} is incomplete (no trainer_state.json), moved aside to "
+                      ".incomplete-checkpoint-6; resuming from checkpoint-3")]
+    assert sorted(p.name for p in (out / ".incomplete-checkpoint-6").iterdir()) == ["config.json"]
+    after = _step_losses(out, 6)
+    assert sorted(after) == [1, 2, 3, 4, 5, 6]
+    assert all(after[s] == pytest.approx(before[s], abs=1e-4) for s in before)
+    assert not (out / ".saving").exists()
+
+
+def test_rerun_resumes_past_a_checkpoint_with_truncated_weights(student: Path, world: Path, tmp_path: Path,
+                                                                capfd) -> None:
+    out = tmp_path / "lora"
+    cfg = _cfg(student, world, out, lr=1e-2)
+    run_spd(cfg)
+    before = _step_losses(out, 6)
+    adapter = out / "checkpoint-6" / "adapter_model.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:adapter.stat().st_size // 2])
+    capfd.readouterr()
+    assert run_spd(cfg).global_step == 6
+    err = capfd.readouterr().err
+    assert "checkpoint-6 is incomplete (adapter_model.safetensors unreadable: " in err
+    assert "resuming from checkpoint-3" in err
+    assert (out / ".incomplete-checkpoint-6" / "adapter_model.safetensors").is_file()
+    after = _step_losses(out, 6)
+    assert all(after[s] == pytest.approx(before[s], abs=1e-5) for s in before)
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs (not an Exception, so no handler catches it)."""
+
+
+def test_a_kill_while_saving_leaves_no_checkpoint_directory(student: Path, world: Path, tmp_path: Path,
+                                                            monkeypatch, capfd) -> None:
+    """A checkpoint appears under its name only when complete: killed half-way through saving checkpoint-6,
+    the run shows checkpoint-3 only; the rerun moves the partial one aside and finishes."""
+    from driftalign.training.spd_trainer import SPDTrainer
+
+    out = tmp_path / "killed"
+    cfg = _cfg(student, world, out, lr=1e-2)
+    save_rng = SPDTrainer._save_rng_state
+
+    def kill_at_six(self, output_dir):
+        if self.state.global_step == 6:
+            raise Killed
+        save_rng(self, output_dir)
+
+    monkeypatch.setattr(SPDTrainer, "_save_rng_state", kill_at_six)
+    with pytest.raises(Killed):
+        run_spd(cfg)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert (out / ".saving" / "checkpoint-6" / "adapter_model.safetensors").is_file()   # the partial save
+    monkeypatch.undo()
+    capfd.readouterr()
+    assert run_spd(cfg).global_step == 6
+    err = capfd.readouterr().err
+    assert "checkpoint-6 is incomplete (interrupted while saving), moved aside to .incomplete-checkpoint-6" in err
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    assert not (out / ".saving").exists() and (out / ".incomplete-checkpoint-6").is_dir()
+
+
+def test_resumed_run_logs_each_step_once(student: Path, world: Path, tmp_path: Path) -> None:
+    """Killed after step 5 (checkpoint-3 written, steps 4-5 logged), resumed: trainer_log.jsonl holds each step
+    once, as an uninterrupted run's does, with the same losses."""
+    def log(out: Path) -> list[dict]:
+        return [json.loads(x) for x in (out / "trainer_log.jsonl").read_text().splitlines()]
+
+    run_spd(_cfg(student, world, tmp_path / "straight", lr=1e-2))
+    run_spd(_cfg(student, world, tmp_path / "resumed", lr=1e-2), callbacks=[StopAt(5)])
+    assert max(r["step"] for r in log(tmp_path / "resumed")) == 5
+    run_spd(_cfg(student, world, tmp_path / "resumed", lr=1e-2))
+    straight, resumed = log(tmp_path / "straight"), log(tmp_path / "resumed")
+    assert [r["step"] for r in resumed] == [r["step"] for r in straight] == [1, 2, 3, 4, 5, 6, 6]
+    assert [r["step"] for r in resumed if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight, resumed):
+        if "loss" in a:
+            assert b["loss"] == pytest.approx(a["loss"], abs=1e-5)
+
+
+def test_truncate_log_keeps_the_steps_up_to_the_checkpoint_and_drops_a_torn_line(tmp_path: Path) -> None:
+    from driftalign.training.common import truncate_log
+
+    log = tmp_path / "trainer_log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 6)) + '{"step": 6, "lo')
+    truncate_log(log, 3)
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1, 2, 3]
+    truncate_log(log, 0)   # started afresh: nothing of the old run stays
+    assert log.read_text() == ""

@@ -38,6 +38,9 @@ def test_two_process_ddp_spd_run(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert "spd: rank 0/2: 20 examples" in run.stderr and "spd: rank 1/2: 20 examples" in run.stderr
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert not (out / ".saving").exists()   # both ranks wrote into the staging directory before it was renamed
+    rng_states = sorted(p.name for p in (out / "checkpoint-3").glob("rng_state_*.pth"))
+    assert rng_states == ["rng_state_0.pth", "rng_state_1.pth"]
     state = yaml.safe_load((out / "checkpoint-3" / "trainer_state.json").read_text())
     # 2 processes x batch 2 = 4 examples per step over 20 examples: 3 steps = 0.6 epoch
     assert state["global_step"] == 3 and state["epoch"] == pytest.approx(0.6)

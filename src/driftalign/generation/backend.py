@@ -36,6 +36,21 @@ class GenerationBackend(ABC):
                  sampling: SamplingConfig | None = None) -> list[list[str]]:
         """outputs[i][k] = the k-th text for requests[i] (special tokens removed)."""
 
+    def generate_seeded(self, requests: Sequence[GenerationRequest], seeds: Sequence[int],
+                        sampling: SamplingConfig | None = None) -> list[list[str]]:
+        """As `generate`, with the outputs of requests[i] drawn from a random generator seeded by seeds[i] alone:
+        the same request and seed give the same texts whatever else is in the call (resumable sampling).
+
+        Default: one request at a time after `torch.manual_seed(seed)` (a request's K outputs are still one
+        batch); a backend with per-request seeds (vLLM) overrides it and keeps the batch."""
+        import torch
+
+        outputs: list[list[str]] = []
+        for request, seed in zip(requests, seeds, strict=True):
+            torch.manual_seed(seed)
+            outputs += self.generate([request], sampling)
+        return outputs
+
 
 BACKENDS: tuple[str, ...] = ("transformers", "vllm")
 

@@ -7,7 +7,7 @@ the studies done so far; `--resume` (default) skips the study ids already in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,13 +68,19 @@ def _progress() -> Progress:
 
 
 def generate_predictions(backend: GenerationBackend, sampling: SamplingConfig, ds: Dataset, studies: list[Study],
-                         prompt: str, out: Path, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
-    """Generate for `studies`, appending to `rows` and rewriting `out` atomically after each batch."""
+                         prompt: str, out: Path, rows: list[dict[str, Any]], batch_size: int,
+                         seed_of: Callable[[str], int] | None = None) -> list[dict[str, Any]]:
+    """Generate for `studies`, appending to `rows` and rewriting `out` atomically after each batch.
+
+    `seed_of` (study id -> seed): each study's outputs come from a generator seeded by it alone
+    (`GenerationBackend.generate_seeded`), so they do not depend on the batch or on where a run resumed."""
     with _progress() as progress:
         task = progress.add_task("generate", total=len(studies))
         for batch in _batches(studies, batch_size):
             requests = [GenerationRequest(images=ds.load_images(s), prompt=prompt) for s in batch]
-            for study, texts in zip(batch, backend.generate(requests, sampling), strict=True):
+            outputs = (backend.generate(requests, sampling) if seed_of is None else
+                       backend.generate_seeded(requests, [seed_of(s.study_id) for s in batch], sampling))
+            for study, texts in zip(batch, outputs, strict=True):
                 rows.extend(prediction_rows(study.study_id, texts))
             write_jsonl(out, rows)
             progress.advance(task, len(batch))

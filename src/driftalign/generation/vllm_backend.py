@@ -39,10 +39,12 @@ class VLLMBackend(GenerationBackend):
                                   dtype=dtype, generation_config="vllm",
                                   mm_processor_kwargs={"min_pixels": low, "max_pixels": high})
 
-    def _params(self, s: SamplingConfig):
-        """Every decoding parameter explicit (`generation.sampling`); greedy is temperature 0."""
+    def _params(self, s: SamplingConfig, seed: int | None = None):
+        """Every decoding parameter explicit (`generation.sampling`); greedy is temperature 0. `seed`: this
+        request's own random generator (vLLM seeds per request, whatever else is in the batch)."""
         k = s.generation_kwargs()
         return self._vllm.SamplingParams(
+            seed=seed,
             n=s.num_return_sequences,
             temperature=k["temperature"] if s.do_sample else 0.0,
             top_p=k["top_p"],
@@ -51,12 +53,24 @@ class VLLMBackend(GenerationBackend):
             max_tokens=s.max_new_tokens,
         )
 
+    def _inputs(self, requests: Sequence[GenerationRequest]) -> list[dict]:
+        return [{"prompt": prompt_text(self.processor, len(r.images), r.prompt),
+                 "multi_modal_data": {"image": r.images}} for r in requests]
+
     def generate(self, requests: Sequence[GenerationRequest],
                  sampling: SamplingConfig | None = None) -> list[list[str]]:
         s = sampling or self.sampling
-        inputs = [
-            {"prompt": prompt_text(self.processor, len(r.images), r.prompt), "multi_modal_data": {"image": r.images}}
-            for r in requests
-        ]
+        inputs = self._inputs(requests)
         results = self.llm.generate(inputs, self._params(s), use_tqdm=False)
+        return [[o.text.strip() for o in r.outputs] for r in results]
+
+    def generate_seeded(self, requests: Sequence[GenerationRequest], seeds: Sequence[int],
+                        sampling: SamplingConfig | None = None) -> list[list[str]]:
+        """One batched call, each request with its own seed (`GenerationBackend.generate_seeded`)."""
+        s = sampling or self.sampling
+        inputs = self._inputs(requests)
+        params = [self._params(s, seed) for seed in seeds]
+        if len(params) != len(inputs):
+            raise ValueError(f"{len(inputs)} requests but {len(params)} seeds")
+        results = self.llm.generate(inputs, params, use_tqdm=False)
         return [[o.text.strip() for o in r.outputs] for r in results]

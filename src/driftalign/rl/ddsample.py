@@ -1,7 +1,8 @@
 """`driftalign ddsample`: DEER's diagnostic-diversity sampling of the RL training subset (eq. 3-5).
 
 For every study of a split:
-1. K nucleus samples from the (SFT) model through the generation backend (`generation`);
+1. K nucleus samples from the (SFT) model through the generation backend (`generation`), drawn from a
+   random generator seeded by (seed, study id) alone (`study_seed`);
 2. the rule labeler labels each sample; labels are binarised with the uncertain policy
    (default POSITIVE, the reward's); sigma_c = population std over the K samples, D = sum_c sigma_c;
 3. studies are ranked by D descending (ties keep dataset order), and `size` studies are drawn
@@ -19,12 +20,17 @@ Outputs in the directory `--out` (each written atomically):
 
 Resume: with `--resume` (default) the samples of studies that already have K of them are reused
 and only the rest are generated; the ranking and the draw are recomputed (cheap, deterministic).
-Resumed samples are fresh draws from the same distribution, not the bits an uninterrupted run
-would have produced (the torch RNG state differs).
+Because each study's samples depend only on (seed, study id), a run resumed after a kill at any
+point writes the same samples.jsonl as an uninterrupted run (tested on the same machine and
+backend). The price on the transformers backend: a study's K samples are one `generate` batch,
+studies are no longer batched together (`--batch-size` is then how many studies go between two
+rewrites of samples.jsonl); vLLM seeds each request and keeps its batches. Samples drawn before
+this scheme (key version ddsample-v1) are refused by the key check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -49,7 +55,7 @@ from driftalign.rl.rank_sampling import draw_by_rank, rank_by_diversity
 SAMPLES_FILE, KEY_FILE = "samples.jsonl", "samples.key.json"
 DIVERSITY_FILE, SUBSET_FILE, SUMMARY_FILE = "diversity.jsonl", "subset.jsonl", "summary.json"
 DEFAULT_FRACTION = 0.2   # DEER's headline: 20% of the RL data
-SAMPLES_KEY_VERSION = "ddsample-v1"
+SAMPLES_KEY_VERSION = "ddsample-v2"   # v2: per-study seeds (v1: one torch seed for the run)
 
 
 class DDSampleConfig(StageConfig, ModelOptions):
@@ -70,11 +76,12 @@ class DDSampleConfig(StageConfig, ModelOptions):
     size: int | None = Field(None, ge=1, description="studies in the subset (give --size or --fraction)")
     fraction: float | None = Field(None, gt=0, le=1, description="share of the split's studies in the subset, "
                                    f"rounded half up [{DEFAULT_FRACTION} when neither --size nor --fraction]")
-    seed: int = Field(0, description="seed of the samples (torch) and of the subset draw (numpy)")
+    seed: int = Field(0, description="seed of the samples (each study's from seed and study id) and of the subset draw")
     uncertain: Literal["positive", "negative"] = Field(
         "positive", description="what an uncertain label counts as in D (positive: as the DEER reward)")
     prompt: str = Field(STUDENT_PROMPT, description="prompt given with each study's images")
-    batch_size: int = Field(8, ge=1, description="studies per generation batch")
+    batch_size: int = Field(8, ge=1, description="studies per generation batch (transformers backend: studies "
+                                                  "between rewrites of samples.jsonl; each study is sampled alone)")
     backend: Literal["transformers", "vllm"] = Field("transformers", description="generation backend")
     resume: bool = Field(True, description="reuse the samples already in OUT/samples.jsonl (same key only)")
 
@@ -157,16 +164,20 @@ def study_diversity(texts: list[str], uncertain: str) -> tuple[float, list[float
     return float(sigma.sum()), sigma.tolist()
 
 
-def _sample(cfg: DDSampleConfig, ds, todo, rows: list[dict[str, Any]], backend) -> None:
-    import torch
+def study_seed(seed: int, study_id: str) -> int:
+    """The seed of one study's K samples: 63 bits of sha256("<seed>|<study_id>") (stable across runs and machines)."""
+    digest = hashlib.sha256(f"{seed}|{study_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
+
+def _sample(cfg: DDSampleConfig, ds, todo, rows: list[dict[str, Any]], backend) -> None:
     from driftalign.generation.backend import make_backend
     from driftalign.generation.generate import generate_predictions
 
-    torch.manual_seed(cfg.seed)
     sampling = cfg.sampling()
     backend = backend or make_backend(cfg.backend, str(cfg.model), sampling, cfg)
-    generate_predictions(backend, sampling, ds, todo, cfg.prompt, cfg.out / SAMPLES_FILE, rows, cfg.batch_size)
+    generate_predictions(backend, sampling, ds, todo, cfg.prompt, cfg.out / SAMPLES_FILE, rows, cfg.batch_size,
+                         seed_of=lambda study_id: study_seed(cfg.seed, study_id))
 
 
 def run_ddsample(cfg: DDSampleConfig, backend=None) -> DDSampleSummary:

@@ -49,6 +49,7 @@ from driftalign.errors import ConfigError, DatasetError
 from driftalign.losses import DPOP_LAMBDA, Anchor, apo_loss, chosen_nll
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
 from driftalign.training.chat import PromptCache
+from driftalign.training.checkpoints import AtomicCheckpoints
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
@@ -216,7 +217,7 @@ class APODataset(torch.utils.data.Dataset):
 # ---- trainer -----------------------------------------------------------------------------------
 
 
-class APOTrainer(Trainer):
+class APOTrainer(AtomicCheckpoints, Trainer):
     """transformers' Trainer with the APO loss in `compute_loss` (the one documented override)."""
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-study mean: Trainer divides by grad-accum steps

@@ -190,9 +190,36 @@ def save_dtype(cfg: TrainingStageConfig) -> torch.dtype:
 VERBOSE_ENV = "DRIFTALIGN_VERBOSE"   # set by `driftalign --verbose`: keep transformers' own bars and printed logs
 
 
+def truncate_log(path: Path, step: int) -> None:
+    """Keep only the entries of OUT/trainer_log.jsonl logged at or before optimiser step `step` (rewritten
+    atomically; a half-written last line from a kill is dropped too). Called as training begins: a run resumed
+    from checkpoint-K logs K+1 .. again, and a run started afresh (`step` 0) logs everything again."""
+    import json
+
+    from driftalign.data.io import write_jsonl
+
+    if not path.is_file():
+        return
+    kept, changed = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict) and not (isinstance(entry.get("step"), int) and entry["step"] > step):
+            kept.append(entry)
+        else:
+            changed = True
+    if changed:
+        write_jsonl(path, kept)
+
+
 class RichProgress:
     """A transformers `TrainerCallback`: one rich progress line per training stage (steps, loss, ETA) in
-    place of the Trainer's tqdm bar and printed log dicts; every log dict goes to OUT/trainer_log.jsonl."""
+    place of the Trainer's tqdm bar and printed log dicts; every log dict goes to OUT/trainer_log.jsonl,
+    cut back to the steps the run starts from when it begins (`truncate_log`: a resume logs no step twice)."""
 
     def __init__(self, name: str, log_path: Path):
         self.name, self.log_path = name, log_path
@@ -208,6 +235,7 @@ class RichProgress:
             def on_train_begin(self, args, state, control, **kwargs):
                 if not state.is_world_process_zero:
                     return
+                truncate_log(outer.log_path, state.global_step)
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
                 outer.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -269,12 +297,14 @@ def prepare_model(model: PreTrainedModel, cfg: TrainingStageConfig) -> torch.nn.
 
 
 def resume_checkpoint(cfg: TrainingStageConfig) -> str | None:
-    """The latest checkpoint-* directory in --out when --resume is on, else None."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint-* directory in --out when --resume is on, else None.
 
-    if not cfg.resume or not cfg.out.is_dir():
-        return None
-    return get_last_checkpoint(str(cfg.out))
+    Newer checkpoints that a kill left incomplete are moved aside to OUT/.incomplete-checkpoint-N with one
+    notice line each (`training.checkpoints.select_checkpoint`), so they never break a rerun."""
+    from driftalign.training.checkpoints import select_checkpoint
+
+    chosen = select_checkpoint(cfg.out, resume=cfg.resume)
+    return str(chosen) if chosen is not None else None
 
 
 class _DropReloadWarnings:

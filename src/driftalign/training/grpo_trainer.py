@@ -44,6 +44,7 @@ from driftalign.models.load import load_processor, model_dir
 from driftalign.models.lora import lora_config, trainable_parameter_count
 from driftalign.rl import tfidf_token_weights, token_advantages
 from driftalign.rl.gradient_weights import completion_spans, gradient_token_weights
+from driftalign.training.checkpoints import AtomicCheckpoints
 from driftalign.training.common import (
     TrainingSummary,
     load_for_training,
@@ -126,7 +127,7 @@ def gradient_advantages(advantages_B: torch.Tensor, completion_ids_BT: torch.Ten
     return token_advantages(advantages_B.detach().float().cpu(), weights, pad_to=t)
 
 
-class DiTPOTrainer(GRPOTrainer):
+class DiTPOTrainer(AtomicCheckpoints, GRPOTrainer):
     """TRL's GRPOTrainer whose advantages become DiTPO's token advantages (the one override; module docstring).
 
     token_weights "none" leaves TRL's [B] advantages untouched: plain GRPO. "gradient" needs `classifier`.

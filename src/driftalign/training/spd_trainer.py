@@ -19,6 +19,7 @@ from driftalign.models.lora import merge_adapter, train_only_vision, trainable_p
 from driftalign.models.processor import save_processor
 from driftalign.models.weights import cast_saved_weights
 from driftalign.training.chat import PromptCache, encode_example
+from driftalign.training.checkpoints import AtomicCheckpoints
 from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
     TrainingStageConfig,
@@ -62,7 +63,7 @@ class SPDDataset(torch.utils.data.Dataset):
 ANSWER_ONLY_FORWARD = {"logits_to_keep": 1, "output_hidden_states": True}
 
 
-class SPDTrainer(Trainer):
+class SPDTrainer(AtomicCheckpoints, Trainer):
     """transformers' `Trainer` whose loss runs the LM head on the answer tokens only, in chunks.
 
     The model's own loss materialises [B, T, V] float32 logits (a 152k vocabulary makes that the
