@@ -53,6 +53,15 @@ def test_malformed_json_names_file_and_line(tmp_path):
         load_dataset(root)
 
 
+def test_a_line_cut_mid_string_says_where_once(tmp_path):
+    """json says "Unterminated string starting at": the message must not read "starting at at column"."""
+    p = tmp_path / "studies.jsonl"
+    p.write_text('{"study_id": "s1"}\n{"study_id": "s')
+    with pytest.raises(DatasetError) as e:
+        list(read_jsonl(p))
+    assert str(e.value) == f"{p}:2: malformed JSON (Unterminated string starting at column 14)"
+
+
 def test_unknown_observation_name(tmp_path):
     root = _make(tmp_path, [_study_row("s1", labels={"Pleural effusion": 1})])
     with pytest.raises(DatasetError, match=r"studies\.jsonl:1: .*unknown observation name.*'Pleural effusion'"):

@@ -154,6 +154,97 @@ def test_pipeline_file_overrides_and_errors(tmp_path):
         load_pipeline(tmp_path / "missing.yaml")
 
 
+PLANNED = """out: {out}
+data: {data}
+teachers: null
+drift: null
+student: {{preset: tiny, pretrain_vision: false}}
+spd: {{max_steps: 3}}
+consensus: {{strategy: vote}}
+apo: {{apo-uniform: {{weights: uniform}}}}
+eval: {{split: test}}
+report: false
+"""
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("extra", "sets", "message"), [
+    ("", ["apo.apo-unifrom.lr=3e-5"], ("--set apo.apo-unifrom.lr: no APO run 'apo-unifrom' in the pipeline "
+                                       "(did you mean 'apo-uniform'? apo: apo-uniform)")),
+    ("", ["apo.apo-unifrom={weights: drift}"], "no APO run 'apo-unifrom'"),
+    ("", ["student.preset=huge"], "student.preset: Input should be 'tiny', 'base' or 'small' (got 'huge')"),
+    ("", ["eval.split=tset"], "eval.split: Input should be 'all', 'train', 'val', 'test' or 'external' (got 'tset')"),
+    ("", ["spd.split=tset"], "spd.split: Input should be"),
+    ("", ["wrold.studies=30"], "--set wrold.studies: wrold: not a section (did you mean 'world'?"),
+    ("wrold: {studies: 30}\n", [], "wrold: not a section (did you mean 'world'?"),
+    ("", ["oracle.max_steps=3"], "--set oracle.max_steps: the pipeline has no `oracle:` section"),
+    ("", ["report.html=true"], "'report' is a value, not a section"),
+    ("", ["spd.max_stepz=3"], "spd.max_stepz: Extra inputs are not permitted"),
+    ("", ["spd.teachers=' , '"], "spd.teachers: give 'all' or at least one teacher name"),
+    ("", ["ddsample={k: 2}", "grpo={g: {switch_step: 1, subset: ddsample, random_fraction: 0.5}}"],
+     "grpo.g: give --subset or --random-fraction, not both"),
+    ("", ["spd.teachers=,"], "--set spd.teachers=,: not a YAML value"),
+    ("classifier: {train_split: tarin}\n", [], "classifier: --train-split 'tarin' is not one of all, train, val"),
+])
+def test_a_bad_pipeline_or_set_is_one_line_and_leaves_out_untouched(tmp_path, capsys, extra, sets, message):
+    """Planning validates every section, --set and value before anything is deleted or run: an existing run
+    directory (here with a student that a bad --set used to delete) is left exactly as it was."""
+    data, out = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    (data / "studies.jsonl").write_text("{}\n")
+    for path, text in {".driftalign/pipeline.json": "{}", ".driftalign/stages/student.json": '{"hash": "x"}',
+                       "student/config.json": "{}"}.items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_text(text)
+    before = _files(out)
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(PLANNED.format(out=out, data=data) + extra)
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(pipeline), *(arg for s in sets for arg in ("--set", s))])
+    err = capsys.readouterr().err
+    where = "--set " if message.startswith("--set spd.teachers=,") else f"{pipeline}: "   # an unparsable value: the flag
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(f"error: {where}"), err
+    assert message in err and "https://" not in err
+    assert _files(out) == before
+
+
+def test_a_set_may_add_a_valid_key_to_a_run_the_file_defines(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("out: r\nworld: {studies: 30}\nspd: {max_steps: 5}\n")
+    cfg = load_pipeline(path, {"apo.apo-uniform.sft_weight": 0.5, "consensus.strategy": "select",
+                               "world.seed": 3, "oracle": {}, "oracle.lr": 0.1})
+    assert cfg.apo == {"apo-uniform": {"weights": "uniform", "sft_weight": 0.5}}   # the default run, one key added
+    assert cfg.consensus == {"strategy": "select"} and cfg.world.seed == 3 and cfg.oracle == {"lr": 0.1}
+    stages = {s.name: s for s in plan(cfg)}
+    assert stages["apo-uniform"].config["sft_weight"] == 0.5
+    path.write_text("out: r\nconsensus: {vote: {strategy: vote}, select: {strategy: select}}\n")
+    assert load_pipeline(path, {"consensus.select.k": 4}).consensus["select"] == {"strategy": "select", "k": 4}
+    with pytest.raises(ConfigError, match="no consensus 'selct' in the pipeline"):
+        load_pipeline(path, {"consensus.selct.k": 4})
+    with pytest.raises(ConfigError, match=r"apo\.apo-uniform\.lrr: Extra inputs are not permitted"):
+        plan(load_pipeline(path, {"apo.apo-uniform.lrr": 1}))
+
+
+def test_a_missing_dataset_points_to_documentation_that_exists(tmp_path):
+    cfg = PipelineConfig.model_validate({"out": tmp_path / "run", "data": tmp_path / "nothing"})
+    with pytest.raises(ConfigError) as e:
+        plan(cfg)
+    assert "docs/data.md" not in str(e.value) and "The dataset directory" in str(e.value)
+    assert "## The dataset directory" in (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_student_presets_are_the_models_presets():
+    from typing import get_args
+
+    from driftalign.constants import Preset
+    from driftalign.models.presets import PRESETS
+
+    assert set(get_args(Preset)) == set(PRESETS)
+
+
 def test_run_refuses_a_directory_it_did_not_make(tmp_path):
     (tmp_path / "precious.txt").write_text("user data")
     cfg = PipelineConfig.model_validate({"out": tmp_path, "world": {"studies": 20}, "teachers": None, "drift": None,

@@ -50,11 +50,27 @@ class StageConfig(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as e:
-            msgs = []
-            for err in e.errors():
-                loc = ".".join(str(x) for x in err["loc"]) or "config"
-                msgs.append(f"--{loc.replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}")
-            raise ConfigError("invalid configuration: " + "; ".join(msgs)) from None
+            raise ConfigError("invalid configuration: " + validation_message(e, flags=True)) from None
+
+
+# pydantic error types whose message does not already show the rejected value
+_SHOW_INPUT = {"extra_forbidden", "missing", "value_error", "assertion_error"}
+
+
+def validation_message(e: ValidationError, prefix: str = "", flags: bool = False) -> str:
+    """pydantic's errors on one line, `where: what` joined by "; " (no input dump, no URL): `where` is the
+    dotted location after `prefix` ("spd." -> "spd.max_steps"), or `--the-flag` with `flags`; a rejected
+    scalar is shown as "(got X)"."""
+    msgs = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        where = f"--{loc.replace('_', '-')}" if flags and loc else (prefix + loc).rstrip(".") or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        if err["type"] not in _SHOW_INPUT and (value is None or isinstance(value, (str, int, float, bool))):
+            msg += f" (got {value!r})"
+        msgs.append(f"{where}: {msg}")
+    return "; ".join(msgs)
 
 
 def save_config(config: BaseModel, run_dir: str | Path, name: str = "driftalign_config.yaml") -> Path:

@@ -5,6 +5,8 @@ Names live here and only here (STYLE.md: "the same name as a string in five file
 
 from __future__ import annotations
 
+from typing import Literal
+
 # The 14 observations, spelled exactly as CheXpert spells them (SPEC §2).
 OBSERVATIONS: tuple[str, ...] = (
     "Atelectasis",
@@ -37,6 +39,10 @@ MSCXRT_FINDINGS: dict[str, str] = {
 LABEL_VALUES: frozenset[int | None] = frozenset({1, 0, -1, None})
 
 SPLITS: tuple[str, ...] = ("train", "val", "test", "external")
+# What a stage's `split` option takes: one split or every study (a typo fails while the config is read).
+Split = Literal["all", "train", "val", "test", "external"]
+# The student presets of `init-student` (models/presets.py: PRESETS).
+Preset = Literal["tiny", "base", "small"]
 
 # The paper's collection prompt (CXR-MAX), hinted with the study's diagnoses.
 CXR_MAX_PROMPT = (

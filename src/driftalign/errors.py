@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+# OSError errnos of a write that failed for want of space: the CLI prints "disk full while writing PATH"
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
 
 class DriftalignError(Exception):
     """Base class: the CLI prints these as a one-line error instead of a traceback."""

@@ -6,11 +6,12 @@ Kept free of torch / transformers so that the CLI builds its commands without im
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from driftalign.config import StageConfig
+from driftalign.constants import Split
 
 HEAD_DROPOUT = 0.1          # CheXbert's p (as transformers' BertForSequenceClassification)
 DEFAULT_MAX_LENGTH = 128    # word pieces per report, [CLS] and [SEP] included (CheXbert: 512)
@@ -62,6 +63,10 @@ class ClassifierTrainConfig(StageConfig):
     def _one_source(self) -> ClassifierTrainConfig:
         if (self.data is None) == (self.texts is None):
             raise ValueError("give exactly one of --data DATASET or --texts FILE.jsonl")
+        if self.data is not None:   # a dataset's splits are fixed (a --texts file's rows may name their own)
+            for flag, split, extra in (("train-split", self.train_split, ()), ("eval-split", self.eval_split, ("none",))):
+                if split not in (*get_args(Split), *extra):
+                    raise ValueError(f"--{flag} {split!r} is not one of {', '.join((*get_args(Split), *extra))}")
         return self
 
 

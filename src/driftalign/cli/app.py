@@ -4,18 +4,21 @@ Each stage's command lives in its own `cli/<area>_commands.py` module exposing
 `commands() -> list[click.Command]`. This file only maps command names to those modules, in
 pipeline order, and imports a module when one of its commands is used (so `driftalign synth`
 does not pay for importing torch). `driftalign --help` imports them all to list their help.
-Errors of type `DriftalignError` (bad input, bad config) print one clear line and exit with 2.
+Errors of type `DriftalignError` (bad input, bad config), a config's validation error and a full disk
+print one line, `error: <file or stage>: <what>`, and exit with 2; `driftalign --verbose` shows the
+traceback instead.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
 import click
 
 from driftalign import __version__
-from driftalign.errors import DriftalignError
+from driftalign.errors import DISK_FULL, DriftalignError
 
 # command name -> module that defines it, in pipeline order.
 COMMANDS: dict[str, str] = {
@@ -86,7 +89,30 @@ def cli(verbose: bool) -> None:
     """driftalign: distil a vision-language student from several drifting teachers (APO),
     then fine-tune it with clinically weighted RL (DEER). All data here is synthetic unless
     you point it at your own dataset directory."""
+    global _verbose
+    _verbose = verbose
     quiet_libraries(verbose)
+
+
+_verbose = False   # `driftalign --verbose`: errors raise with their traceback instead of one line
+
+
+def disk_full(e: BaseException) -> str | None:
+    """"disk full while writing PATH" when `e` (or what caused it) is a full disk or a file-size limit:
+    OSError ENOSPC / EFBIG (PATH from its filename), or a library's error wrapping one (SQLite's "database
+    or disk is full", safetensors' "No space left on device") that names no file. None otherwise."""
+    seen: set[int] = set()
+    err: BaseException | None = e
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            where = err.filename if err.filename is not None else "a file"
+            return f"disk full while writing {where} ({err.strerror or errno.errorcode[err.errno]})"
+        text = str(err)
+        if any(s in text for s in ("No space left on device", "File too large", "database or disk is full")):
+            return f"disk full while writing ({text.splitlines()[0][:200] if text else type(err).__name__})"
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,6 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     # collection or the teacher server cleanly. Restore the default handler.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    from pydantic import ValidationError
+
+    from driftalign.config import validation_message
+
+    global _verbose
+    _verbose = False
     try:
         cli.main(args=argv, prog_name="driftalign", standalone_mode=False)
     except click.exceptions.Abort:
@@ -106,5 +138,21 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(e.exit_code)
     except DriftalignError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        if _verbose:
+            raise
+        _fail(str(e))
+    except ValidationError as e:     # a config validated outside StageConfig.load: still one line
+        if _verbose:
+            raise
+        _fail(f"{e.title}: {validation_message(e)}")
+    except Exception as e:
+        message = disk_full(e)
+        if message is None or _verbose:
+            raise
+        _fail(message)
+
+
+def _fail(message: str) -> None:
+    """The one error format: `error: <file or stage>: <what>` on one line, exit status 2."""
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(2)

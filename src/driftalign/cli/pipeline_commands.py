@@ -18,7 +18,11 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r}: expected SECTION.KEY=VALUE, e.g. --set spd.max_steps=100")
-        out[key.strip()] = yaml.safe_load(value)   # typed like the YAML file: 100 -> int, true -> bool
+        try:
+            out[key.strip()] = yaml.safe_load(value)   # typed like the YAML file: 100 -> int, true -> bool
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(f"--set {pair}: not a YAML value ({problem})") from None
     return out
 
 
@@ -49,7 +53,8 @@ def commands() -> list[click.Command]:
                 click.Option(["--out"], type=click.Path(path_type=Path), default=None,
                              help="run directory (overrides the file's `out`)"),
                 click.Option(["--set", "sets"], multiple=True, metavar="SECTION.KEY=VALUE",
-                             help="override one value of the file, e.g. --set spd.max_steps=100 (repeatable)")],
+                             help="override one value of the file, e.g. --set spd.max_steps=100 (repeatable); only "
+                                  "sections and runs the file defines")],
         help="Run a pipeline file, or a bundled one by name (demo, apo_table5, apo_drift_select, deer, deer_cpu): world or data -> collect -> drift -> SPD -> consensus -> APO -> DDSampling -> "
              "GRPO -> eval -> report). A stage whose resolved config is unchanged since its last run is skipped; "
              "an interrupted one resumes.",

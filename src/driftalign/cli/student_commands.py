@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import click
 from pydantic import Field
 
 from driftalign.cli.options import config_command
 from driftalign.config import StageConfig
+from driftalign.constants import Preset
 
 
 class InitStudentConfig(StageConfig):
     """Options of `driftalign init-student`."""
 
-    preset: Literal["tiny", "base", "small"] = Field(
+    preset: Preset = Field(
         "tiny", description="student size: tiny (~1M params, 56 px, for tests), base (~2.3M, 56 px, vision "
                             "pretrained: the demo's and experiments' student), small (~5M, 112 px)")
     data: Path = Field(description="dataset whose text trains the tokenizer")

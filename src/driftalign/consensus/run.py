@@ -56,7 +56,7 @@ from driftalign.consensus.select import select
 from driftalign.consensus.self_edit import self_edit
 from driftalign.consensus.self_select import self_select
 from driftalign.consensus.vote import VOTE_UNCERTAIN, vote
-from driftalign.constants import STUDENT_PROMPT
+from driftalign.constants import STUDENT_PROMPT, Split
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
@@ -85,7 +85,7 @@ class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
                                "(model checked by the vote), select (the least-wrong teacher's whole trajectory), "
                                "self-edit (the student's greedy report edited by the vote) or self-select (the best "
                                "of --k student samples by claim agreement with the vote)")
-    split: str = Field("train", description="dataset split ('all' for every study)")
+    split: Split = Field("train", description="dataset split ('all' for every study)")
     teachers: str = Field("all", description="'all' or a comma-separated list of teacher names")
     prompt: str = Field(STUDENT_PROMPT, description="the student's prompt l (the model strategy appends T to it)")
     batch_size: int = Field(8, ge=1, description="studies per generation batch (model/hybrid)")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from driftalign.errors import DatasetError
+from driftalign.errors import DISK_FULL, DatasetError
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -29,10 +29,16 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DatasetError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+                raise DatasetError(f"{path}:{lineno}: malformed JSON ({json_error(e)})") from None
             if not isinstance(obj, dict):
                 raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
+
+
+def json_error(e: json.JSONDecodeError) -> str:
+    """What is wrong and where on the line: "Expecting value at column 5"; some of json's messages end in
+    "at" already ("Unterminated string starting at")."""
+    return f"{e.msg.removesuffix(' at')} at column {e.colno}"
 
 
 @contextlib.contextmanager
@@ -50,9 +56,11 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in DISK_FULL and e.filename in (None, tmp):
+            e.filename = str(path)     # a full disk names the file being written, not its temporary name
         raise
 
 

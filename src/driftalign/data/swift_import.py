@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from driftalign.data.dataset import IMAGES_DIR, write_studies, write_trajectories
-from driftalign.data.io import read_jsonl
+from driftalign.data.io import json_error, read_jsonl
 from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import DatasetError
 
@@ -37,7 +37,7 @@ def _rows(path: Path):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise DatasetError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+            raise DatasetError(f"{path}:{e.lineno}: malformed JSON ({json_error(e)})") from None
         if not isinstance(data, list):
             raise DatasetError(f"{path}: expected a JSON list of rows")
         for i, row in enumerate(data):

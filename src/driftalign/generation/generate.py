@@ -15,7 +15,7 @@ from pydantic import Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from driftalign.config import StageConfig
-from driftalign.constants import STUDENT_PROMPT
+from driftalign.constants import STUDENT_PROMPT, Split
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import read_jsonl, write_jsonl
 from driftalign.data.schema import Study
@@ -32,7 +32,7 @@ class GenerateConfig(StageConfig, ModelOptions, SamplingOptions):
     model: Path = Field(description="model directory (HF image-text-to-text checkpoint, e.g. SPD's OUT/final)")
     data: Path = Field(description="dataset directory")
     out: Path = Field(description="predictions JSONL to write (rows: study_id, text[, sample])")
-    split: str = Field("test", description="dataset split to generate for ('all' for every study)")
+    split: Split = Field("test", description="dataset split to generate for ('all' for every study)")
     prompt: str = Field(STUDENT_PROMPT, description="prompt given with each study's images")
     batch_size: int = Field(16, ge=1, description="studies per generation batch")
     max_new_tokens: int = Field(128, ge=1, description="maximum new tokens per output")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driftalign.constants import OBSERVATIONS
+from driftalign.data.io import json_error
 from driftalign.errors import DatasetError
 
 Labels = dict[str, int | None]
@@ -96,7 +97,7 @@ def _read_jsonl(path: Path) -> OtherLabels:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DatasetError(f"{where}: not valid JSON ({e.msg})") from None
+                raise DatasetError(f"{where}: not valid JSON ({json_error(e)})") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("study_id"), str) or not obj["study_id"]:
                 raise DatasetError(f"{where}: each row needs a non-empty string 'study_id'")
             row_labels = obj.get("labels")

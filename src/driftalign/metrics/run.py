@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from driftalign.config import StageConfig
+from driftalign.constants import Split
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import write_json
 from driftalign.labeling import label_reports
@@ -30,7 +31,7 @@ with warnings.catch_warnings():
     class EvalConfig(StageConfig):
         pred: Path = Field(description="predictions JSONL: study_id, text, optional scores {observation: probability}")
         data: Path = Field(description="dataset directory (studies.jsonl with labels and reference reports)")
-        split: str = Field("test", description="split to evaluate ('all' for every study)")
+        split: Split = Field("test", description="split to evaluate ('all' for every study)")
         json: Path | None = Field(None, description="write every metric to this JSON file")
         nlg: bool = Field(True, description="compute BLEU/ROUGE-L/METEOR/CIDEr against the reference reports")
         meteor: bool = Field(True, description="compute METEOR (needs Java; ~8 s JVM start)")

@@ -141,12 +141,24 @@ def apply_image_limits(processor: ProcessorMixin, min_pixels: int | None, max_pi
     return low, high
 
 
+def check_weights(path: Path) -> None:
+    """Every *.safetensors file of a model directory has a header that parses and covers the file (a cheap
+    check, no tensor read); else a one-line ConfigError naming the file (a truncated copy, a torn write)."""
+    from driftalign.pipeline.fingerprint import safetensors_problem
+
+    for file in sorted(path.glob("*.safetensors")):
+        problem = safetensors_problem(file)
+        if problem is not None:
+            raise ConfigError(f"{path}: {file.name} is corrupt or truncated ({problem})")
+
+
 def load_model(path: str | Path, dtype: torch.dtype | str = "auto",
                attn_implementation: str | None = None) -> PreTrainedModel:
     """AutoModelForImageTextToText from a local model (or training output) directory (safetensors).
 
     Any failure (missing weights, a broken file, an attention kernel that is not installed) is a one-line
-    ConfigError naming the directory. No per-file progress bar unless `driftalign --verbose`.
+    ConfigError naming the directory; a corrupt or truncated *.safetensors file is named before loading.
+    No per-file progress bar unless `driftalign --verbose`.
     """
     path = model_dir(path)
     if isinstance(dtype, str) and dtype != "auto":
@@ -155,6 +167,7 @@ def load_model(path: str | Path, dtype: torch.dtype | str = "auto",
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+    check_weights(path)
     kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation

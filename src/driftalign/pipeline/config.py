@@ -22,18 +22,22 @@
 A section's keys are the flags of its stage command (`driftalign spd --help` lists them); the keys
 the pipeline wires (model, data, out, consensus, subset) are refused there. Omit a section (or set
 it to null) to leave its stage out. Relative paths are relative to the current directory, as for
-every flag.
+every flag. `--set SECTION.KEY=VALUE` (`set_path`) changes only sections, runs and consensus runs the
+file (or a section's default) defines; an error names the file and the section, on one line.
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
-from driftalign.config import StageConfig, read_yaml_mapping
+from driftalign.config import StageConfig, read_yaml_mapping, validation_message
+from driftalign.constants import Preset, Split
 from driftalign.errors import ConfigError
 
 
@@ -56,7 +60,7 @@ class TeachersSection(StageConfig):
 class StudentSection(StageConfig):
     """`driftalign init-student`: the randomly initialised student (tokenizer trained on the data)."""
 
-    preset: str = Field("base", description="student preset (tiny, base, small)")
+    preset: Preset = Field("base", description="student preset (tiny, base, small)")
     seed: int = Field(0, description="initialisation seed")
     pretrain_vision: bool | None = Field(None, description="pretrain the vision tower on renders (None: the preset's default)")
     vision_pretrain_images: int = Field(6000, ge=32, description="synthetic renders for the vision pretraining")
@@ -66,7 +70,7 @@ class StudentSection(StageConfig):
 class EvalSection(StageConfig):
     """`driftalign generate` + `driftalign eval` of every trained student, and the APO-vs-SPD verdict."""
 
-    split: str = Field("test", description="split to generate and evaluate")
+    split: Split = Field("test", description="split to generate and evaluate")
     max_new_tokens: int = Field(160, ge=8, description="tokens per generated report")
     batch_size: int = Field(32, ge=1, description="studies per generation batch")
     nlg: bool = Field(True, description="BLEU/ROUGE-L/CIDEr against the reference reports")
@@ -95,6 +99,11 @@ class PipelineConfig(StageConfig):
     report: bool = True
     seeds: list[int] | None = Field(None, description="run the pipeline once per seed (OUT/seed-N, every `seed` "
                                     "key = N) and aggregate mean ± std and pooled paired bootstraps")
+    _source: str = PrivateAttr("pipeline")   # the file it was read from: errors of planning name it
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     def consensus_runs(self) -> dict[str, dict[str, Any]]:
         """name -> ConsensusConfig section: one section (named after its strategy) or a mapping of them."""
@@ -113,16 +122,65 @@ class PipelineConfig(StageConfig):
         return runs
 
 
+VALUES = {"out", "data", "report", "seeds"}   # top-level keys that are not sections
+RUN_SECTIONS = {"apo": "APO run", "grpo": "GRPO run", "spd_runs": "SPD run"}   # sections of name -> run config
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown_section(name: str) -> str:
+    known = list(PipelineConfig.model_fields)
+    return f"{name}: not a section ({_suggest(name, known)}sections: {', '.join(known)})"
+
+
+def _section_values(values: dict[str, Any], section: str) -> Any:
+    """The section's mapping as the file gives it, or its default when the file leaves it out (copied into
+    `values`, so that a --set changes the default section: `apo.apo-uniform.lr` without an `apo:` key)."""
+    if section not in values:
+        default = PipelineConfig.model_fields[section].get_default(call_default_factory=True)
+        values[section] = default.model_dump() if isinstance(default, BaseModel) else copy.deepcopy(default)
+    return values[section]
+
+
 def set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
-    """values["a"]["b"] = value for dotted = "a.b" (creating the sections on the way)."""
-    *parents, leaf = dotted.split(".")
-    node = values
+    """values["a"]["b"] = value for dotted = "a.b". A --set changes what the file (or a section's default)
+    defines, and never adds a section, a run or a consensus the file does not have: a typo in a name
+    (`apo.apo-unifrom.lr`) is an error naming the known ones, not a new run with default settings. It may
+    add a key to an existing section or run; whether the key is a valid option is checked with the rest."""
+    section, *keys = dotted.split(".")
+    if section not in PipelineConfig.model_fields:
+        raise ConfigError(f"--set {dotted}: {unknown_section(section)}")
+    if not keys:                                # a whole section or top-level value: --set spd=null, seeds=[0]
+        values[section] = value
+        return
+    if section in VALUES:
+        raise ConfigError(f"--set {dotted}: {section!r} is a value, not a section (--set {section}=...)")
+    *parents, leaf = keys
+    node = _section_values(values, section)
+    if node is None:
+        raise ConfigError(f"--set {dotted}: the pipeline has no `{section}:` section (the stage is off); add it to "
+                          f"the file (or --set {section}={{}} first)")
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {dotted}: {section!r} is not a section")
+    named = section in RUN_SECTIONS or (section == "consensus" and node and all(isinstance(v, dict) for v in node.values()))
+    if named:
+        run = (parents or [leaf])[0]
+        if run not in node:
+            what = RUN_SECTIONS.get(section, "consensus")
+            known = list(node)
+            raise ConfigError(f"--set {dotted}: no {what} {run!r} in the pipeline ({_suggest(run, known)}"
+                              f"{section}: {', '.join(known) or 'none'}); a --set changes runs the file defines")
+    path = section
     for key in parents:
+        path += f".{key}"
         if node.get(key) is None:
             node[key] = {}
         node = node[key]
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {dotted}: {key!r} is not a section")
+            raise ConfigError(f"--set {dotted}: {path} is not a section")
     node[leaf] = value
 
 
@@ -138,9 +196,22 @@ def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     """Read a pipeline file; `overrides` maps dotted keys ("spd.max_steps") to values (flags win)."""
     path = Path(path)
     values = read_yaml_mapping(path, "pipeline file", "section -> options")
+    for name in values:
+        if name not in PipelineConfig.model_fields:
+            raise ConfigError(f"{path}: {unknown_section(name)}")
     for key, value in (overrides or {}).items():
-        set_path(values, key, value)
+        try:
+            set_path(values, key, value)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    return validate_pipeline(values, str(path))
+
+
+def validate_pipeline(values: dict[str, Any], source: str = "pipeline") -> PipelineConfig:
+    """`PipelineConfig` of `values`; a ConfigError `SOURCE: section.key: what` (one line) when invalid."""
     try:
-        return PipelineConfig.model_validate(values)
-    except Exception as e:  # pydantic's message names the section and key
-        raise ConfigError(f"{path}: {e}") from None
+        cfg = PipelineConfig.model_validate(values)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: {validation_message(e)}") from None
+    cfg._source = source
+    return cfg

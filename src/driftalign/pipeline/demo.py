@@ -24,8 +24,9 @@ from typing import Any
 from pydantic import Field
 
 from driftalign.config import StageConfig
+from driftalign.constants import Preset, Split
 from driftalign.errors import ConfigError
-from driftalign.pipeline.config import PipelineConfig, bundled_pipeline, load_pipeline
+from driftalign.pipeline.config import PipelineConfig, bundled_pipeline, load_pipeline, validate_pipeline
 from driftalign.pipeline.runner import LEGACY_MARKER, MARKER, run_pipeline
 
 
@@ -34,7 +35,7 @@ class DemoConfig(StageConfig):
 
     out: Path | None = Field(None, description="directory for every output of the demo (bundled: demo_out)")
     studies: int | None = Field(None, ge=20, description="studies in the synthetic world (+10% external split)")
-    preset: str | None = Field(None, description="student preset (base: the experiments' student, vision pretrained)")
+    preset: Preset | None = Field(None, description="student preset (base: the experiments' student, vision pretrained)")
     vision_pretrain_images: int | None = Field(None, ge=32, description="synthetic renders for the vision pretraining")
     vision_pretrain_steps: int | None = Field(None, ge=1, description="vision pretraining steps (batch 32)")
     seed: int | None = Field(None, description="seed of the world, the teachers and the training runs")
@@ -49,7 +50,7 @@ class DemoConfig(StageConfig):
     sft_weight: float | None = Field(None, ge=0, description="APO: weight of t+'s NLL (0 = the paper's pure APO)")
     weights: str | None = Field(None, description="APO teacher-weight schemes, comma-separated (one APO run each; "
                                 "bundled: uniform, the paper's)")
-    drift_split: str | None = Field(None, description="studies the drift stage measures (all | train | val | test | external)")
+    drift_split: Split | None = Field(None, description="studies the drift stage measures (all | train | val | test | external)")
     max_new_tokens: int | None = Field(None, ge=8, description="tokens per generated report")
     fresh: bool = Field(False, description="delete a previous demo run in --out first (default: keep it and rerun "
                         "only the stages whose config changed)")
@@ -90,7 +91,7 @@ def demo_pipeline(cfg: DemoConfig) -> PipelineConfig:
         world["seed"] = student["seed"] = spd["seed"] = apo_template["seed"] = cfg.seed
     schemes = [w.strip() for w in cfg.weights.split(",") if w.strip()] if cfg.weights else [apo_template["weights"]]
     values["apo"] = {f"apo-{w}": {**apo_template, "weights": w} for w in schemes}
-    return PipelineConfig.model_validate(values)
+    return validate_pipeline(values, "driftalign demo")
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
-from driftalign.pipeline.config import PipelineConfig
+from driftalign.pipeline.config import PipelineConfig, validate_pipeline
 from driftalign.pipeline.deer_tables import COMPARISONS, deer_tables
 from driftalign.pipeline.deer_tables import markdown as deer_markdown
 from driftalign.pipeline.summary import cell, mean_std
@@ -44,7 +44,7 @@ def with_seed(cfg: PipelineConfig, seed: int) -> PipelineConfig:
     for key in ("spd_runs", "apo", "grpo"):
         for section in (values.get(key) or {}).values():
             section["seed"] = seed
-    return PipelineConfig.model_validate(values)
+    return validate_pipeline(values, cfg.source)
 
 
 def _cells(row: dict[str, Any]) -> list[float | None]:

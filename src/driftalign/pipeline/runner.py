@@ -1,10 +1,12 @@
 """`driftalign run PIPELINE.yaml`: run the planned stages in order, each only when it has to.
 
 For every stage the runner computes a content hash (`stages.stage_hash`: its resolved config with
-paths relative to OUT, and the hashes of the stages it reads) and keeps a state file
+paths relative to OUT, the hashes of the stages it reads, and the fingerprints of the user files
+outside OUT it reads, `fingerprint`) and keeps a state file
 OUT/.driftalign/stages/NAME.json = {hash, status running|done, seconds}:
 
-    state done, same hash, output present     -> skipped ("up to date")
+    state done, same hash, output present     -> skipped ("up to date"), unless an output is corrupt
+                                                 (`fingerprint.artefact_problem`: one notice, rerun)
     state running, same hash, resumable stage -> run again in place: the stage resumes itself
                                                  (trainers from their last checkpoint, collect and
                                                  generate from the rows they already have)
@@ -34,6 +36,7 @@ from driftalign.console import table_console
 from driftalign.data.io import write_json
 from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig
+from driftalign.pipeline.fingerprint import artefact_problem
 from driftalign.pipeline.stages import Stage, plan, stage_hash
 
 STATE_DIR = Path(".driftalign")
@@ -100,6 +103,10 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
     for stage in stages:
         digest = hashes[stage.name] = stage_hash(stage, hashes, out)
         action = decide(stage, digest, read_state(out, stage.name))
+        if action == "skip" and (problem := artefact_problem([*stage.outputs, stage.done])):  # corrupt: redo it
+            console.print(f"! {stage.title}: {problem}; running it again", style="yellow", markup=False,
+                          highlight=False, soft_wrap=True)
+            action = "fresh"
         record[stage.name] = {"action": action, "hash": digest}
         if action == "skip":
             console.print(f"[dim]- {stage.title}: up to date[/dim]")

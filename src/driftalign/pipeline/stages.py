@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from driftalign.errors import ConfigError
+from driftalign.config import validation_message
+from driftalign.errors import ConfigError, DriftalignError
 from driftalign.pipeline.config import PipelineConfig
 
 # keys a section may not set: the pipeline wires them from the other stages
@@ -69,9 +70,15 @@ def _relative(value: Any, out: Path) -> Any:
 
 
 def stage_hash(stage: Stage, upstream: dict[str, str], out: Path) -> str:
-    """Content hash of a stage: its resolved config (paths relative to OUT) and its inputs' hashes."""
+    """Content hash of a stage: its resolved config (paths relative to OUT), the hashes of the stages it
+    reads, and the fingerprints of the user files it reads (every path outside OUT, `fingerprint`)."""
+    from driftalign.pipeline.fingerprint import input_fingerprints
+
     config = {k: v for k, v in stage.config.items() if k not in UNHASHED}
     payload = {"stage": stage.name, "config": _relative(config, out), "after": {a: upstream[a] for a in stage.after}}
+    inputs = input_fingerprints(config, out, own=[*stage.outputs, stage.done])
+    if inputs:              # a run on the synthetic world (every path under OUT) keeps the hashes it had
+        payload["inputs"] = inputs
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -80,12 +87,11 @@ def _build(config_cls: type[BaseModel], section: dict[str, Any] | None, where: s
     section = dict(section or {})
     clash = sorted(set(section) & WIRED & set(wired))
     if clash:
-        raise ConfigError(f"pipeline section {where}: {', '.join(clash)} is set by the pipeline; remove it")
+        raise ConfigError(f"{where}: {', '.join(clash)} is set by the pipeline; remove it")
     try:
         return config_cls.model_validate({**section, **wired})
     except ValidationError as e:
-        msgs = [f"{where}.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()]
-        raise ConfigError("invalid pipeline: " + "; ".join(msgs)) from None
+        raise ConfigError(validation_message(e, prefix=f"{where}.")) from None
 
 
 def _dump(config: BaseModel) -> dict[str, Any]:
@@ -98,12 +104,21 @@ def _file_digest(path: Path | None) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     except FileNotFoundError:
-        raise ConfigError(f"{path}: teachers file not found") from None
+        raise ConfigError(f"teachers.file: {path} not found") from None
 
 
 def plan(cfg: PipelineConfig) -> list[Stage]:
     """The stages of `cfg`, in run order (module docstring). Every stage config is built and validated
-    here, before anything runs."""
+    here, before anything runs; an error is one line naming the pipeline file and the section."""
+    try:
+        return _plan(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.source}: {e}") from None
+    except ValidationError as e:     # a config built here from sections that validated: a bug, still one line
+        raise ConfigError(f"{cfg.source}: {validation_message(e)}") from None
+
+
+def _plan(cfg: PipelineConfig) -> list[Stage]:
     out = cfg.out.resolve()
     stages: list[Stage] = []
     data_after: list[str] = []
@@ -112,10 +127,11 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
     if cfg.data is not None:
         data = cfg.data.resolve()
         if not (data / "studies.jsonl").is_file():
-            raise ConfigError(f"pipeline data: {data} has no studies.jsonl (a dataset directory, see docs/data.md)")
+            raise ConfigError(f"data: {data} has no studies.jsonl (not a dataset directory: see \"The dataset "
+                              "directory\" in the README; `driftalign validate DIR` checks one)")
     else:
         if cfg.world is None:
-            raise ConfigError("pipeline: give `data: DIR` (a dataset) or a `world:` section (the synthetic world)")
+            raise ConfigError("give `data: DIR` (a dataset) or a `world:` section (the synthetic world)")
         data = out / "world"
         world = cfg.world
         stages.append(Stage("world", "world (synthetic)", {"world": _dump(world)}, lambda: _world(world, data),
@@ -124,9 +140,9 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
     if cfg.teachers is not None:
         teachers = cfg.teachers
         if not teachers.simulated and teachers.file is None:
-            raise ConfigError("pipeline teachers: set `simulated: true` or `file: teachers.yaml`")
+            raise ConfigError("teachers: set `simulated: true` or `file: teachers.yaml`")
         if teachers.simulated and cfg.data is not None:
-            raise ConfigError("pipeline teachers: the simulated teachers answer for the synthetic world only; "
+            raise ConfigError("teachers: the simulated teachers answer for the synthetic world only; "
                               "give `file: teachers.yaml` for a user dataset")
         from driftalign.teachers.collect import default_store_path
 
@@ -152,7 +168,8 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
     trained: dict[str, Path] = {}   # stage name -> its final model directory
     if cfg.student is not None:
         student = cfg.student
-        stages.append(Stage("student", f"init-student ({student.preset})", {"student": _dump(student)},
+        reads = {"data": str(cfg.data)} if cfg.data is not None else {}   # a user dataset: its text trains the tokenizer
+        stages.append(Stage("student", f"init-student ({student.preset})", {"student": _dump(student), **reads},
                             lambda: _student(student, data, out / "student"), outputs=[out / "student"],
                             done=out / "student" / "config.json", after=list(data_after), resumable=False))
     student_dir = out / "student"
@@ -174,7 +191,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
 
     for name, section in (cfg.spd_runs or {}).items():
         if cfg.student is None:
-            raise ConfigError(f"pipeline spd_runs.{name}: needs a `student:` section")
+            raise ConfigError(f"spd_runs.{name}: needs a `student:` section")
         run_cfg = _build(SPDConfig, {**(cfg.spd or {}), **section}, f"spd_runs.{name}", model=student_dir, data=data,
                          out=out / name)
         run_cfg.resume = True
@@ -189,14 +206,16 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
 
         strategy = csection.get("strategy", "model")
         stage_name = "consensus" if cname == strategy and len(cfg.consensus_runs()) == 1 else f"consensus-{cname}"
+        named = all(isinstance(v, dict) for v in (cfg.consensus or {}).values())
+        where = f"consensus.{cname}" if named else "consensus"    # a named consensus run, or the one section
         path = out / "consensus" / f"{cname}.jsonl"
         wired: dict[str, Any] = {"data": data, "out": path}
         after = list(data_after)
         if strategy not in MODEL_FREE_STRATEGIES and "model" not in csection:   # model, hybrid, self-edit, self-select
             if "spd" not in trained:
-                raise ConfigError(f"pipeline consensus: strategy {strategy!r} needs the SPD model (an `spd:` section)")
+                raise ConfigError(f"{where}: strategy {strategy!r} needs the SPD model (an `spd:` section)")
             wired["model"], after = trained["spd"], [*after, "spd"]
-        ccfg = _build(ConsensusConfig, csection, f"consensus.{cname}", **wired)
+        ccfg = _build(ConsensusConfig, csection, where, **wired)
         title = f"consensus ({strategy})" if cname == strategy else f"consensus {cname} ({strategy})"
         stages.append(Stage(stage_name, title, _dump(ccfg),
                             lambda ccfg=ccfg: run_consensus(ccfg),
@@ -208,7 +227,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         section = dict(section)
         t_plus = section.pop("t_plus", next(iter(consensus_files), None))
         if "spd" not in trained or t_plus not in consensus_files:
-            raise ConfigError(f"pipeline apo.{name}: APO needs an `spd:` section and a consensus "
+            raise ConfigError(f"apo.{name}: APO needs an `spd:` section and a consensus "
                               f"({'t_plus ' + repr(t_plus) + ' is not one' if t_plus else 'a `consensus:` section'})")
         from driftalign.training.apo import APOConfig
 
@@ -244,7 +263,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         section = dict(cfg.ddsample)
         start = section.pop("from", "spd")
         if start not in trained:
-            raise ConfigError(f"pipeline ddsample: from {start!r} is not a trained student of this pipeline")
+            raise ConfigError(f"ddsample: from {start!r} is not a trained student of this pipeline")
         dds = _build(DDSampleConfig, section, "ddsample", model=trained[start], data=data, out=out / "ddsample")
         dds.resume = True
         stages.append(Stage("ddsample", f"ddsample (from {start})", {**_dump(dds), "from": start},
@@ -257,12 +276,12 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         section = dict(section)
         start = section.pop("from", "spd")
         if start not in trained:
-            raise ConfigError(f"pipeline grpo.{name}: from {start!r} is not a trained student of this pipeline")
+            raise ConfigError(f"grpo.{name}: from {start!r} is not a trained student of this pipeline")
         wired: dict[str, Any] = {"model": trained[start], "data": data, "out": out / name}
         after = [*data_after, start]
         if section.get("subset") == "ddsample":  # the ddsample stage's subset; absent or null: every study
             if subset is None:
-                raise ConfigError(f"pipeline grpo.{name}: `subset: ddsample` needs a `ddsample:` section")
+                raise ConfigError(f"grpo.{name}: `subset: ddsample` needs a `ddsample:` section")
             section.pop("subset")
             wired["subset"], after = subset, [*after, "ddsample"]
         elif "subset" in section and section["subset"] is None:        # explicit null: every study
@@ -270,7 +289,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         needs_classifier = section.get("token_weights") == "gradient" or section.get("labeler") == "classifier"
         if needs_classifier and "classifier" not in section:
             if classifier_dir is None:
-                raise ConfigError(f"pipeline grpo.{name}: gradient token weights / the classifier labeler need a "
+                raise ConfigError(f"grpo.{name}: gradient token weights / the classifier labeler need a "
                                   "`classifier:` section (or `classifier: DIR` in the run)")
             wired["classifier"], after = classifier_dir, [*after, "classifier"]
         grpo = _build(DiTPOConfig, section, f"grpo.{name}", **wired)
@@ -347,7 +366,7 @@ def _collect(teachers: Any, data: Path, out: Path) -> None:
                 yaml.safe_dump({"teachers": specs}, f, sort_keys=False)
             summary = collect(data, teachers_yaml, limit=teachers.limit, progress="transient")
     if summary.failed or summary.aborted:
-        raise RuntimeError(f"collection incomplete: {summary.failed} failed, aborted: {summary.aborted} "
+        raise DriftalignError(f"collect: collection incomplete: {summary.failed} failed, aborted: {summary.aborted} "
                            "(rerun the pipeline to resume)")
 
 

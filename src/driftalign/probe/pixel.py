@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from driftalign.config import StageConfig
-from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.constants import MSCXRT_FINDINGS, Split
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.errors import DatasetError
 
@@ -43,8 +43,8 @@ class ProbeConfig(StageConfig):
 
     data: Path = Field(description="dataset directory", json_schema_extra={"positional": True})
     image_size: int = Field(56, ge=16, le=512, description="resize every image to this many pixels (the student's size)")
-    train_split: str = Field("train", description="split the CNN is trained on")
-    split: str = Field("test", description="split it is scored on")
+    train_split: Split = Field("train", description="split the CNN is trained on")
+    split: Split = Field("test", description="split it is scored on")
     epochs: int = Field(20, ge=1, description="training epochs")
     batch_size: int = Field(32, ge=1, description="images per step")
     lr: float = Field(3e-3, gt=0, description="peak learning rate (AdamW, cosine)")

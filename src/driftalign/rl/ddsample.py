@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from driftalign.config import StageConfig, save_config
-from driftalign.constants import OBSERVATIONS, STUDENT_PROMPT
+from driftalign.constants import OBSERVATIONS, STUDENT_PROMPT, Split
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.errors import ConfigError, DatasetError
@@ -66,7 +66,7 @@ class DDSampleConfig(StageConfig, ModelOptions):
     model: Path = Field(description="model to sample from (HF image-text-to-text dir, e.g. SPD's OUT/final)")
     data: Path = Field(description="dataset directory")
     out: Path = Field(description="output directory (samples, diversity, subset, summary)")
-    split: str = Field("train", description="split to select the RL subset from ('all' for every study)")
+    split: Split = Field("train", description="split to select the RL subset from ('all' for every study)")
     k: int = Field(10, ge=2, description="samples per study (DEER: 10)")
     top_p: float = Field(0.9, gt=0, le=1, description="nucleus sampling mass")
     temperature: float = Field(1.0, gt=0, description="sampling temperature")

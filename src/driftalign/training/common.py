@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from driftalign.config import StageConfig
-from driftalign.constants import STUDENT_PROMPT
+from driftalign.constants import STUDENT_PROMPT, Split
 from driftalign.models.options import ModelOptions
 
 if TYPE_CHECKING:  # torch/transformers are imported inside the functions: configs stay cheap to import,
@@ -51,7 +51,7 @@ class TrainingStageConfig(StageConfig, ModelOptions):
     model: Path = Field(description="student model directory (HF image-text-to-text checkpoint)")
     data: Path = Field(description="dataset directory (studies.jsonl, trajectories.jsonl, images/)")
     out: Path = Field(description="output directory: checkpoints, final/ model, adapter/, config")
-    split: str = Field("train", description="dataset split to train on")
+    split: Split = Field("train", description="dataset split to train on")
     prompt: str = Field(STUDENT_PROMPT, description="the student's prompt (no labels: the student must learn to see)")
     max_length: int = Field(1024, ge=16, description="max tokens per example; longer answers are truncated")
     lora: bool = Field(True, description="LoRA on the language model (--lora) or full fine-tuning (--full)",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from driftalign.data.dataset import STUDIES_FILE, Dataset
 from driftalign.data.io import read_jsonl
@@ -98,6 +98,12 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
         if v is not None:
             raise ValueError("grpo has no --max-length: completions are bounded by --max-new-tokens")
         return v
+
+    @model_validator(mode="after")
+    def _one_study_choice(self) -> DiTPOConfig:
+        if self.subset is not None and self.random_fraction is not None:
+            raise ValueError("give --subset or --random-fraction, not both")
+        return self
 
     def default_lr(self) -> float:
         return GRPO_LR

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from driftalign.data.dataset import TRAJECTORIES_FILE, Dataset
 from driftalign.errors import ConfigError, DatasetError
@@ -59,6 +59,13 @@ class SPDConfig(TrainingStageConfig):
                 raise ValueError("--train-only vision trains the vision tower: drop --freeze-vision")
             values = {**values, "freeze_vision": False}
         return values
+
+    @field_validator("teachers")
+    @classmethod
+    def _some_teachers(cls, v: str) -> str:
+        if v.strip() != "all" and not any(t.strip() for t in v.split(",")):
+            raise ValueError("give 'all' or at least one teacher name")
+        return v
 
     def teacher_names(self) -> list[str] | None:
         """None for all teachers, else the listed names."""
