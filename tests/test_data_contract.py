@@ -11,7 +11,8 @@ from PIL import Image
 
 from driftalign.constants import OBSERVATIONS
 from driftalign.data import Study, Trajectory, load_dataset, write_studies, write_trajectories
-from driftalign.data.io import atomic_write, read_jsonl
+from driftalign.data.io import (atomic_directory, atomic_write, open_appending, read_jsonl, remove_leftovers,
+                                staging_path)
 from driftalign.errors import DatasetError
 
 
@@ -164,3 +165,52 @@ def test_atomic_write_uses_normal_file_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_directory_appears_complete_or_not_at_all(tmp_path):
+    target = tmp_path / "final"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as staged:
+            (staged / "config.json").write_text("{}")
+            assert staged == staging_path(target) == tmp_path / ".final.tmp" and not target.exists()
+            raise RuntimeError("failed half-way")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(target) as staged:
+        (staged / "model.safetensors").write_text("v1")
+    assert [p.name for p in tmp_path.iterdir()] == ["final"] and (target / "model.safetensors").read_text() == "v1"
+    with pytest.raises(RuntimeError):               # a failed replacement leaves the old directory whole
+        with atomic_directory(target) as staged:
+            (staged / "model.safetensors").write_text("v2, half")
+            raise RuntimeError("failed half-way")
+    assert (target / "model.safetensors").read_text() == "v1"
+    staging_path(target).mkdir()                    # what a SIGKILL leaves: removed by the next writer
+    (staging_path(target) / "stray").write_text("x")
+    with atomic_directory(target) as staged:
+        (staged / "model.safetensors").write_text("v2")
+    assert sorted(p.name for p in target.iterdir()) == ["model.safetensors"]
+    assert (target / "model.safetensors").read_text() == "v2" and [p.name for p in tmp_path.iterdir()] == ["final"]
+
+
+def test_remove_leftovers_deletes_only_temporary_names(tmp_path):
+    leftovers = [tmp_path / ".studies.jsonl.ab12cd34.tmp", tmp_path / "spd" / ".final.tmp",
+                 tmp_path / "spd" / ".final.old.tmp", tmp_path / "preds" / ".spd.jsonl.x.tmp"]
+    kept = [tmp_path / "studies.jsonl", tmp_path / "spd" / "final.tmp", tmp_path / "consensus" / "vote.jsonl.partial",
+            tmp_path / "spd" / ".saving" / "checkpoint-3" / "x", tmp_path / ".driftalign" / "lock"]
+    for path in leftovers[:1] + leftovers[3:] + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    for path in leftovers[1:3]:
+        (path / "sub").mkdir(parents=True)
+    assert sorted(remove_leftovers(tmp_path)) == sorted(leftovers)
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in kept)
+
+
+def test_open_appending_ends_a_line_a_kill_cut_short(tmp_path):
+    path = tmp_path / "rows.jsonl.partial"
+    path.write_text('{"study_id": "s1"}\n{"study_id": "s2", "te')
+    with open_appending(path) as f:
+        f.write('{"study_id": "s2"}\n')
+    assert path.read_text().splitlines()[1:] == ['{"study_id": "s2", "te', '{"study_id": "s2"}']
+    with open_appending(path, resume=False) as f:
+        f.write("x\n")
+    assert path.read_text() == "x\n"

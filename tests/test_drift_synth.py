@@ -129,3 +129,17 @@ def test_measured_drift_agrees_with_recorded_drift(synth_world: Path, drift_out:
     assert most_spurious in sorted(teachers, key=one_minus_precision.get)[-2:]
     rho_side = spearmanr([laterality_rate[t] for t in teachers], [side_errors[t] for t in teachers]).statistic
     assert rho_side >= 0.7, rho_side
+
+
+def test_outputs_appear_together_and_a_foreign_out_is_refused(synth_world: Path, drift_out: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """drift writes OUT under a temporary name and renames it when complete (the embedding cache moves with it);
+    it never replaces a directory holding files it did not write."""
+    assert (drift_out / ".cache" / "embeddings").is_dir() and not list(drift_out.parent.glob(".*.tmp"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit) as e:
+        main(["drift", str(synth_world), "--out", str(mine)])
+    assert e.value.code == 2 and "notes.txt, which drift did not write" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -157,3 +157,13 @@ def test_plain_autoprocessor_builds_the_standard_processor_or_asks_for_torchvisi
             "    print('refused', 'video' in str(e).lower())\n")
     fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert fresh.stdout.strip() in ("Qwen2_5_VLProcessor", "refused True")
+
+
+def test_build_student_replaces_a_model_directory_only(tmp_path: Path) -> None:
+    """init-student publishes its directory atomically, replacing a model directory; it refuses one of a user's."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="holds no model"):
+        build_student("tiny", tmp_path / "no-data-needed", mine, seed=0)
+    assert (mine / "notes.txt").read_text() == "keep me"

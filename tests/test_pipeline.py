@@ -62,12 +62,13 @@ def test_an_interrupted_stage_resumes_in_place_and_a_changed_one_starts_afresh(t
         run_stages(_chain(tmp_path, values, calls, fail="b"), tmp_path, _quiet())
     assert read_state(tmp_path, "b")["status"] == "running"
     partial = tmp_path / "b.txt"
-    partial.write_text("half")                                   # what the interrupted stage left
     stages = _chain(tmp_path, values, calls)
     hashes = {"a": stage_hash(stages[0], {}, tmp_path)}
     assert decide(stages[1], stage_hash(stages[1], hashes, tmp_path), read_state(tmp_path, "b")) == "resume"
     stages[1].resumable = False
     assert decide(stages[1], stage_hash(stages[1], hashes, tmp_path), read_state(tmp_path, "b")) == "fresh"
+    partial.write_text("half")      # its `done` path: exists only once a stage is complete (killed before its state)
+    assert decide(stages[1], stage_hash(stages[1], hashes, tmp_path), read_state(tmp_path, "b")) == "finished"
     values["b"] = 3                                              # changed while interrupted: outputs removed first
     seen = []
     stages = _chain(tmp_path, values, calls)
@@ -75,6 +76,33 @@ def test_an_interrupted_stage_resumes_in_place_and_a_changed_one_starts_afresh(t
     stages[1].run = lambda: (seen.append(partial.exists()), original())
     run_stages(stages, tmp_path, _quiet())
     assert seen == [False] and partial.read_text() == "3"
+
+
+def test_a_stage_killed_after_it_finished_is_not_rerun_and_leftovers_go(tmp_path):
+    """A non-resumable stage whose `done` path exists (complete: outputs appear atomically) but whose state still
+    says running (killed in between) is recorded as done, not rerun; what killed writers left is deleted first."""
+    values, calls = {"a": 1, "b": 1, "c": 1, "d": 1}, []
+    stages = _chain(tmp_path, values, calls)
+    for stage in stages:
+        stage.resumable = False
+    run_stages(stages, tmp_path, _quiet())
+    (tmp_path / ".driftalign" / "stages" / "c.json").write_text(
+        (tmp_path / ".driftalign" / "stages" / "c.json").read_text().replace('"done"', '"running"'))
+    leftovers = [tmp_path / ".c.txt.k2j3h4ab.tmp", tmp_path / ".world.tmp" / "images" / "x.png",
+                 tmp_path / "spd" / ".final.tmp" / "model.safetensors", tmp_path / "spd" / ".final.old.tmp" / "x"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    kept = [tmp_path / "spd" / "final.tmp", tmp_path / "spd" / ".partial", tmp_path / "b.txt"]
+    kept[0].write_text("a user's"), kept[1].write_text("resume state")
+    calls.clear()
+    stages = _chain(tmp_path, values, calls)
+    for stage in stages:
+        stage.resumable = False
+    record = run_stages(stages, tmp_path, _quiet())
+    assert calls == [] and record["c"]["action"] == "finished" and read_state(tmp_path, "c")["status"] == "done"
+    assert not any(p.exists() for p in leftovers) and not (tmp_path / ".world.tmp").exists()
+    assert not (tmp_path / "spd" / ".final.tmp").exists() and all(p.exists() for p in kept)
 
 
 def test_a_deleted_output_reruns_its_stage(tmp_path):

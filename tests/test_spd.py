@@ -390,7 +390,7 @@ class Killed(BaseException):
 def test_a_kill_while_saving_leaves_no_checkpoint_directory(student: Path, world: Path, tmp_path: Path,
                                                             monkeypatch, capfd) -> None:
     """A checkpoint appears under its name only when complete: killed half-way through saving checkpoint-6,
-    the run shows checkpoint-3 only; the rerun moves the partial one aside and finishes."""
+    the run shows checkpoint-3 only; the rerun deletes the partial save (one notice line) and finishes."""
     from driftalign.training.spd_trainer import SPDTrainer
 
     out = tmp_path / "killed"
@@ -411,9 +411,10 @@ def test_a_kill_while_saving_leaves_no_checkpoint_directory(student: Path, world
     capfd.readouterr()
     assert run_spd(cfg).global_step == 6
     err = capfd.readouterr().err
-    assert "checkpoint-6 is incomplete (interrupted while saving), moved aside to .incomplete-checkpoint-6" in err
+    assert f"note: {out / '.saving' / 'checkpoint-6'} was interrupted while saving, removed; resuming from " \
+           "checkpoint-3" in err
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
-    assert not (out / ".saving").exists() and (out / ".incomplete-checkpoint-6").is_dir()
+    assert not (out / ".saving").exists() and not list(out.glob(".incomplete-*"))
 
 
 def test_resumed_run_logs_each_step_once(student: Path, world: Path, tmp_path: Path) -> None:
@@ -443,3 +444,89 @@ def test_truncate_log_keeps_the_steps_up_to_the_checkpoint_and_drops_a_torn_line
     assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1, 2, 3]
     truncate_log(log, 0)   # started afresh: nothing of the old run stays
     assert log.read_text() == ""
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3))
+                   + json.dumps({"step": 3, "train_runtime": 1.0, "train_loss": 1.0}) + "\n")
+    truncate_log(log, 3)   # resumed from the last step's checkpoint: the old end summary goes, a new one comes
+    assert [sorted(json.loads(x)) for x in log.read_text().splitlines()] == [["loss", "step"]] * 3
+
+
+# --- final/ and adapter/ appear only when complete (issue 21) -------------------------------------------------
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_a_failure_while_writing_final_leaves_no_final_and_a_rerun_completes(student: Path, world: Path,
+                                                                             tmp_path: Path, monkeypatch,
+                                                                             lora: bool) -> None:
+    """An error half-way through writing final/ (its weights written, not yet cast, no processor or card) leaves
+    no final/ and no staging directory; with LoRA adapter/ (published before final/ is merged from it) is whole.
+    The rerun resumes from the last checkpoint and writes a complete final/."""
+    import driftalign.training.spd_trainer as spd_trainer
+    from driftalign.models import load_student
+
+    out = tmp_path / ("lora" if lora else "full")
+    cfg = _cfg(student, world, out, max_steps=3, lora=lora)
+    seen: list[str] = []
+
+    def disk_failed(staged, dtype):
+        seen.extend(sorted(p.name for p in Path(staged).iterdir()))
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(spd_trainer, "cast_saved_weights", disk_failed)
+    with pytest.raises(OSError, match="Input/output error"):
+        run_spd(cfg)
+    assert "model.safetensors" in seen and "README.md" not in seen            # failed in the middle of final/
+    assert not (out / "final").exists() and not list(out.glob(".*.tmp"))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    if lora:
+        assert {"adapter_model.safetensors", "adapter_config.json"} <= {p.name for p in (out / "adapter").iterdir()}
+    monkeypatch.undo()
+    assert run_spd(cfg).global_step == 3   # resumed from checkpoint-3, the last step: no step past max_steps
+    assert {"config.json", "model.safetensors", "README.md", "processor_config.json"} <= \
+        {p.name for p in (out / "final").iterdir()}
+    assert not list(out.glob(".*.tmp")) and load_student(out / "final") is not None
+    straight = tmp_path / "straight"
+    run_spd(_cfg(student, world, straight, max_steps=3, lora=lora))
+    a, b = load_file(straight / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)   # the same model as uninterrupted
+    logged = [json.loads(x) for x in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [(r["step"], "train_runtime" in r) for r in logged] == [(1, False), (2, False), (3, False), (3, True)]
+
+
+KILL_IN_FINAL = """
+import os, signal, sys
+from pathlib import Path
+import driftalign.training.spd_trainer as spd_trainer
+from driftalign.training.spd import SPDConfig
+
+def kill(staged, dtype):          # SIGKILL itself half-way through writing final/: no handler, no cleanup
+    (Path(staged).parent / "killed-in").write_text(" ".join(sorted(p.name for p in Path(staged).iterdir())))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+spd_trainer.cast_saved_weights = kill
+student, world, out = sys.argv[1:]
+spd_trainer.run_spd(SPDConfig(model=student, data=world, out=out, max_steps=3, batch_size=4, save_steps=3,
+                              logging_steps=1, seed=0))
+"""
+
+
+def test_a_kill_while_writing_final_leaves_no_final_and_the_rerun_removes_the_staging_dir(
+        student: Path, world: Path, tmp_path: Path) -> None:
+    """A real SIGKILL in the middle of writing final/ (LoRA: adapter/ published, final/ merged and half written):
+    no final/, only `.final.tmp`; the rerun resumes, publishes a complete final/ and leaves no temporary dir."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from driftalign.models import load_student
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run = subprocess.run([sys.executable, "-c", KILL_IN_FINAL, str(student), str(world), str(out)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert "model.safetensors" in (out / "killed-in").read_text().split()
+    assert not (out / "final").exists() and (out / ".final.tmp" / "model.safetensors").is_file()
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert run_spd(_cfg(student, world, out, max_steps=3)).global_step == 3
+    assert (out / "final" / "README.md").is_file() and load_student(out / "final") is not None
+    assert not list(out.glob(".*.tmp")) and not (out / ".saving").exists()

@@ -45,6 +45,7 @@ def test_two_process_ddp_spd_run(tmp_path: Path) -> None:
     # 2 processes x batch 2 = 4 examples per step over 20 examples: 3 steps = 0.6 epoch
     assert state["global_step"] == 3 and state["epoch"] == pytest.approx(0.6)
     assert (out / "final" / "model.safetensors").is_file() and (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert not list(out.glob(".*.tmp"))   # final/ and adapter/ staged by every rank, renamed by the main process
 
 
 @pytest.mark.parametrize("name", ["ddp_cpu_2proc", "multi_gpu", "deepspeed_zero2", "deepspeed_zero3", "fsdp"])

@@ -170,11 +170,13 @@ def test_existing_directory(tmp_path: Path) -> None:
 
 
 def test_stale_temporary_build_is_removed(tmp_path: Path) -> None:
-    stale = tmp_path / f".w{world_module.BUILDING_MARK}999999999"
+    stale = tmp_path / ".w.tmp"      # what a killed build leaves
     stale.mkdir()
     (stale / "studies.jsonl").write_text("half")
+    (stale / "stray.txt").write_text("from the killed build")
     build_world(tmp_path / "w", studies=3, teachers="none", progress=False)
-    assert not stale.exists()
+    assert not stale.exists() and [p.name for p in tmp_path.iterdir()] == ["w"]
+    assert not (tmp_path / "w" / "stray.txt").exists() and len(load_dataset(tmp_path / "w").studies) == 3
 
 
 def test_bad_arguments_fail_clearly(tmp_path: Path) -> None:

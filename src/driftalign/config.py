@@ -73,7 +73,10 @@ def validation_message(e: ValidationError, prefix: str = "", flags: bool = False
     return "; ".join(msgs)
 
 
-def save_config(config: BaseModel, run_dir: str | Path, name: str = "driftalign_config.yaml") -> Path:
+CONFIG_FILE = "driftalign_config.yaml"   # the resolved config next to a stage's outputs
+
+
+def save_config(config: BaseModel, run_dir: str | Path, name: str = CONFIG_FILE) -> Path:
     """Write the resolved config as YAML into the run directory (atomically)."""
     path = Path(run_dir) / name
     with atomic_write(path) as f:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from driftalign.classifier.config import DEFAULT_MAX_LENGTH, HEAD_DROPOUT
 from driftalign.classifier.model import Classifier, ReportClassifier, classifier_config
+from driftalign.data.io import atomic_directory
 from driftalign.errors import ConfigError
 from driftalign.models.load import FINAL_DIR, config_dir
 
@@ -82,19 +82,15 @@ def init_classifier(base: str | Path | None = None, *, max_length: int = DEFAULT
 
 
 def save_classifier(clf: Classifier, directory: str | Path, readme: str | None = None) -> Path:
-    """Write `clf` as a Hugging Face-style directory (config.json, model.safetensors, tokenizer, README.md)."""
+    """Write `clf` as a Hugging Face-style directory (config.json, model.safetensors, tokenizer, README.md); it
+    appears only when complete (`data.io.atomic_directory`), replacing an existing one."""
     directory = Path(directory)
-    tmp = directory.with_name(f".{directory.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     clf.model.config.classifier_max_length = clf.max_length
-    clf.model.save_pretrained(tmp)
-    clf.tokenizer.save_pretrained(tmp)
-    if readme is not None:
-        (tmp / "README.md").write_text(readme, encoding="utf-8")
-    if directory.exists():
-        shutil.rmtree(directory)
-    tmp.rename(directory)
+    with atomic_directory(directory) as staged:
+        clf.model.save_pretrained(staged)
+        clf.tokenizer.save_pretrained(staged)
+        if readme is not None:
+            (staged / "README.md").write_text(readme, encoding="utf-8")
     return directory
 
 

@@ -184,6 +184,6 @@ def run_classifier_train(cfg: ClassifierTrainConfig) -> dict:
                "base": clf.meta.get("base"), "pretrained_encoder": clf.meta.get("pretrained_encoder")}
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, cfg.out)
-    save_classifier(clf, cfg.out / FINAL_DIR, readme=classifier_card(cfg, metrics))
     write_json(cfg.out / METRICS_FILE, metrics)
+    save_classifier(clf, cfg.out / FINAL_DIR, readme=classifier_card(cfg, metrics))   # last: final/ means done
     return metrics

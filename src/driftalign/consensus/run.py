@@ -58,7 +58,7 @@ from driftalign.consensus.self_select import self_select
 from driftalign.consensus.vote import VOTE_UNCERTAIN, vote
 from driftalign.constants import STUDENT_PROMPT, Split
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
-from driftalign.data.io import write_json, write_jsonl
+from driftalign.data.io import open_appending, write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.generation.sampling import SamplingOptions
@@ -363,10 +363,11 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
 
         model_dir = resolve_model_dir(cfg.model)
     key = cache_key(cfg, ds, model_dir)
+    partial = cfg.out.with_name(cfg.out.name + ".partial")
     if _cached(cfg.out, key):
+        partial.unlink(missing_ok=True)     # a run killed after writing the file, before removing its partial
         summary = json.loads(summary_path(cfg.out).read_text(encoding="utf-8"))
         return ConsensusSummary(cfg.out, summary["rows"], summary["skipped"], True, summary["quality"])
-    partial = cfg.out.with_name(cfg.out.name + ".partial")
     done = _partial_rows(partial, key) if cfg.resume else {}
     todo = [(s, t) for s, t in items if s.study_id not in done]
     if todo and cfg.needs_model and backend is None:
@@ -376,7 +377,7 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
 
         torch.manual_seed(cfg.seed)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
-    with partial.open("a" if cfg.resume else "w", encoding="utf-8") as f, Progress(transient=True) as bar:
+    with open_appending(partial, resume=cfg.resume) as f, Progress(transient=True) as bar:
         task = bar.add_task(f"consensus ({cfg.strategy})", total=len(todo))
         for study_id, row in consensus_rows(ds, todo, cfg, key, backend):
             done[study_id] = row
@@ -384,11 +385,11 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
             f.flush()
             bar.advance(task)
     rows = [done[s.study_id] for s, _ in items if done.get(s.study_id) is not None]
-    write_jsonl(cfg.out, rows)
     quality = consensus_quality(ds, rows)
     skipped = len(items) - len(rows)
     write_json(summary_path(cfg.out), {"cache_key": key, "strategy": cfg.strategy, "rows": len(rows),
                                        "skipped": skipped, "synthetic": any(r["synthetic"] for r in rows),
                                        "quality": quality})
+    write_jsonl(cfg.out, rows)              # after its summary: the file exists only once the stage is complete
     partial.unlink(missing_ok=True)
     return ConsensusSummary(cfg.out, len(rows), skipped, False, quality)

@@ -18,6 +18,9 @@ from driftalign.drift.errors import ERROR_KINDS
 from driftalign.drift.report import DriftReport, clean_numbers
 
 
+OUTPUT_FILES = ("drift.json", "per_teacher.csv", "pairwise_kappa.csv", "fleiss_kappa.csv", "step_drift.csv")
+
+
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], synthetic: bool) -> None:
     """CSV with a trailing `synthetic` column, so a table copied out of DIR still says where it came from."""
     with atomic_write(path) as f:
@@ -60,8 +63,7 @@ def write_outputs(report: DriftReport, out: Path) -> list[Path]:
                 "assertions_per_step", "event_density"],
                ([p.axis, p.position, p.label, p.n_steps, p.n_studies, p.embedding_distance, p.assertion_js,
                  p.assertions_per_step, p.event_density] for p in report.step_drift), syn)
-    return [out / n for n in ("drift.json", "per_teacher.csv", "pairwise_kappa.csv", "fleiss_kappa.csv",
-                              "step_drift.csv")]
+    return [out / n for n in OUTPUT_FILES]
 
 
 def _fmt(x: float, digits: int = 3) -> str:

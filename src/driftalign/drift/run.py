@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
 from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy
-from driftalign.config import StageConfig, save_config
+from driftalign.config import CONFIG_FILE, StageConfig, save_config
 from driftalign.constants import MSCXRT_FINDINGS, SPLITS
 from driftalign.data.dataset import load_dataset
 from driftalign.drift.answers import FINDINGS
 from driftalign.drift.measure import measure_drift
-from driftalign.drift.outputs import print_summary, write_outputs
+from driftalign.data.io import atomic_directory
+from driftalign.drift.outputs import OUTPUT_FILES, print_summary, write_outputs
 from driftalign.drift.report import DriftReport
+from driftalign.errors import ConfigError
+
+CACHE_DIR = ".cache"   # OUT/.cache/embeddings: the sentence-embedding cache (drift.embeddings)
 
 
 class DriftConfig(StageConfig):
@@ -78,16 +83,33 @@ def run_drift(cfg: DriftConfig, *, print_tables: bool = True) -> DriftReport:
 
     start = time.perf_counter()
     dataset = load_dataset(cfg.data, verify_images=False)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, cfg.out)
-    embedder = SentenceEmbedder(batch_size=cfg.batch_size, max_tokens=cfg.max_tokens,
-                                cache_dir=cfg.out / ".cache" / "embeddings")
-    report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder, findings=cfg.finding_list(),
-                           max_steps=cfg.max_steps, windows=cfg.windows, uncertain=cfg.uncertain)
-    report.timings["total"] = time.perf_counter() - start
-    write_outputs(report, cfg.out)
-    if cfg.plots:
-        write_plots(report, cfg.out)
+    _check_out(cfg.out)
+    cache = cfg.out / CACHE_DIR    # kept where it is while measuring: a killed run resumes without re-embedding
+    with atomic_directory(cfg.out) as staged:   # the outputs appear together, complete, or not at all
+        save_config(cfg, staged)
+        embedder = SentenceEmbedder(batch_size=cfg.batch_size, max_tokens=cfg.max_tokens,
+                                    cache_dir=cache / "embeddings")
+        report = measure_drift(dataset, cfg.teacher_list(), cfg.split, embedder=embedder, findings=cfg.finding_list(),
+                               max_steps=cfg.max_steps, windows=cfg.windows, uncertain=cfg.uncertain)
+        report.timings["total"] = time.perf_counter() - start
+        write_outputs(report, staged)
+        if cfg.plots:
+            write_plots(report, staged)
+        if cache.is_dir():
+            os.rename(cache, staged / CACHE_DIR)   # the cache moves with the outputs
     if print_tables:
         print_summary(report)
     return report
+
+
+def _check_out(out: Path) -> None:
+    """OUT is replaced as a whole when the new outputs are complete: refuse one holding files drift did not write."""
+    from driftalign.drift.plots import PLOT_FILES
+
+    if not out.is_dir():
+        return
+    ours = {CACHE_DIR, CONFIG_FILE, *OUTPUT_FILES, *PLOT_FILES}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+    if foreign:
+        raise ConfigError(f"{out}: holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which drift "
+                          "did not write (drift replaces its output directory); choose another --out")

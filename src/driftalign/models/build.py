@@ -16,7 +16,8 @@ import torch
 from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
 from driftalign.data.dataset import Dataset, load_dataset
-from driftalign.data.io import write_json
+from driftalign.data.io import atomic_directory, write_json
+from driftalign.errors import ConfigError
 from driftalign.models.presets import get_preset, qwen2_5_vl_config
 from driftalign.models.processor import build_processor, save_processor
 from driftalign.models.vision_pretraining import VisionPretrainConfig
@@ -42,8 +43,11 @@ def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0, p
     are initialised with `seed`. The vision tower is then pretrained on synthetic renders that
     belong to no dataset (`models.vision_pretraining`) when `pretrain_vision` is true (None: the
     preset's default), with `vision_pretraining` (default: `VisionPretrainConfig(seed=seed)`).
-    Returns `out`.
+    Returns `out`, written atomically (`data.io.atomic_directory`): a kill leaves no half-written
+    student, and an existing model directory at `out` is replaced only once the new one is complete.
     """
+    out = Path(out)
+    _check_target(out)                      # before the work: the tokenizer and vision pretraining take a while
     spec = get_preset(preset)
     ds = data if isinstance(data, Dataset) else load_dataset(data, verify_images=False)
     tokenizer = train_tokenizer(dataset_texts(ds), vocab_size=spec.max_vocab)
@@ -62,15 +66,22 @@ def build_student(preset: str, data: Path | Dataset, out: Path, seed: int = 0, p
         pad_token_id=token_ids["pad"],
         do_sample=False,
     )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    save_processor(processor, out)
-    write_json(out / BUILD_INFO_FILE, {
-        "preset": preset, "seed": seed, "data": str(ds.root), "vocab_size": len(tokenizer),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "synthetic_weights": "random init" if pretraining is None else
-        "random init; vision tower pretrained on synthetic renders (models/vision_pretraining.py)",
-        "vision_pretraining": pretraining,
-    })
+    with atomic_directory(out) as staged:   # the directory appears complete or not at all (replaced if it exists)
+        model.save_pretrained(staged, safe_serialization=True)
+        save_processor(processor, staged)
+        write_json(staged / BUILD_INFO_FILE, {
+            "preset": preset, "seed": seed, "data": str(ds.root), "vocab_size": len(tokenizer),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "synthetic_weights": "random init" if pretraining is None else
+            "random init; vision tower pretrained on synthetic renders (models/vision_pretraining.py)",
+            "vision_pretraining": pretraining,
+        })
     return out
+
+
+def _check_target(out: Path) -> None:
+    """`out` is replaced as a whole: refuse a directory with files of its own that is not a model directory."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not any((out / n).is_file() for n in (BUILD_INFO_FILE, "config.json")):
+        raise ConfigError(f"{out}: directory exists, is not empty and holds no model; choose another --out")

@@ -10,7 +10,17 @@ OUT/.driftalign/stages/NAME.json = {hash, status running|done, seconds}:
     state running, same hash, resumable stage -> run again in place: the stage resumes itself
                                                  (trainers from their last checkpoint, collect and
                                                  generate from the rows they already have)
+    state running, same hash, not resumable,  -> done: it finished and was killed before its state
+      its `done` path present                    was written (recorded as done, not rerun)
     anything else (new, changed, not resumable) -> its outputs are removed, it runs afresh
+
+A stage's `done` path exists only once the stage is complete: every stage output directory is
+written under a temporary name and renamed when complete (`data.io.atomic_directory`: world/,
+student/, drift/, final/, adapter/, classifier/final/), every file through `data.io.atomic_write`,
+and where a stage writes several outputs, `done` is the last one. Before any stage runs, what
+killed writers left under OUT (`.NAME.tmp` directories, `.NAME.XXXXXXXX.tmp` files) is deleted
+(`data.io.remove_leftovers`); checkpoint saves a kill interrupted (`.saving/`) are deleted by the
+trainer that resumes (`training.checkpoints`).
 
 Changing one value of one section therefore reruns that stage and every stage after it that reads
 its output, and nothing else. A code change does not change a hash: rerun a stage by deleting its
@@ -33,7 +43,7 @@ from rich.console import Console
 
 from driftalign.config import save_config
 from driftalign.console import table_console
-from driftalign.data.io import write_json
+from driftalign.data.io import remove_leftovers, write_json
 from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig
 from driftalign.pipeline.fingerprint import artefact_problem
@@ -87,12 +97,14 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def decide(stage: Stage, digest: str, state: dict[str, Any] | None) -> str:
-    """"skip", "resume" or "fresh" for a stage (module docstring)."""
+    """"skip", "finished", "resume" or "fresh" for a stage (module docstring)."""
     same = state is not None and state.get("hash") == digest
     if same and state.get("status") == "done" and stage.done.exists():
         return "skip"
     if same and state.get("status") == "running" and stage.resumable:
         return "resume"
+    if same and state.get("status") == "running" and stage.done.exists():   # complete, killed before its state
+        return "finished"
     return "fresh"
 
 
@@ -100,16 +112,24 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
     """Run (or skip) every stage; returns {name: {"action", "hash", "seconds"}}."""
     hashes: dict[str, str] = {}
     record: dict[str, Any] = {}
+    if removed := remove_leftovers(out):
+        console.print(f"[dim]- removed {len(removed)} temporary file(s) an interrupted run left "
+                      f"({', '.join(str(p.relative_to(out)) for p in removed[:3])}{' ...' if len(removed) > 3 else ''})"
+                      "[/dim]", highlight=False, soft_wrap=True)
     for stage in stages:
         digest = hashes[stage.name] = stage_hash(stage, hashes, out)
         action = decide(stage, digest, read_state(out, stage.name))
-        if action == "skip" and (problem := artefact_problem([*stage.outputs, stage.done])):  # corrupt: redo it
+        if action in ("skip", "finished") and (problem := artefact_problem([*stage.outputs, stage.done])):
             console.print(f"! {stage.title}: {problem}; running it again", style="yellow", markup=False,
-                          highlight=False, soft_wrap=True)
+                          highlight=False, soft_wrap=True)      # corrupt: redo it
             action = "fresh"
         record[stage.name] = {"action": action, "hash": digest}
         if action == "skip":
             console.print(f"[dim]- {stage.title}: up to date[/dim]")
+            continue
+        if action == "finished":
+            console.print(f"[dim]- {stage.title}: had finished when the last run stopped[/dim]")
+            write_json(_state_path(out, stage.name), {"hash": digest, "status": "done", "config": stage.config})
             continue
         if action == "fresh":
             _remove(stage.outputs)

@@ -43,7 +43,8 @@ SPD_RUNNER = "driftalign.training.spd_trainer"   # how a stage runs, not what it
 class Stage:
     """One step of the run. `config` (JSON-able) is what its content hash covers, with the hashes of
     the stages it reads (`after`); `outputs` are removed before it runs afresh; an interrupted
-    `resumable` stage continues in place when its hash is unchanged; `done` exists once it finished."""
+    `resumable` stage continues in place when its hash is unchanged; `done` exists only once the stage
+    is complete (an atomically published directory, or the last file the stage writes)."""
 
     name: str
     title: str

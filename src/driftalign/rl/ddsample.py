@@ -214,13 +214,13 @@ def run_ddsample(cfg: DDSampleConfig, backend=None) -> DDSampleSummary:
     write_jsonl(out / DIVERSITY_FILE, (
         {"study_id": studies[i].study_id, "D": float(d[i]), "rank": int(rank_of[i]),
          "sigma": dict(zip(OBSERVATIONS, scored[i][1]))} for i in order))
-    write_jsonl(out / SUBSET_FILE, (
-        {"study_id": studies[i].study_id, "D": float(d[i]), "rank": int(rank_of[i]), "draw": j}
-        for j, i in enumerate(chosen)))
     summary = DDSampleSummary(studies=len(studies), subset=len(chosen), generated=len(todo),
                               mean_d_all=float(d.mean()), mean_d_subset=float(d[chosen].mean()),
                               synthetic=any(bool(s.meta.get("synthetic")) for s in studies), out=out)
     write_json(out / SUMMARY_FILE, {**{k: v for k, v in asdict(summary).items() if k != "out"},
                                     "k": cfg.k, "seed": cfg.seed, "uncertain": cfg.uncertain, "split": cfg.split})
     save_config(cfg, out)
+    write_jsonl(out / SUBSET_FILE, (   # last: the subset exists only once everything else is written
+        {"study_id": studies[i].study_id, "D": float(d[i]), "rank": int(rank_of[i]), "draw": j}
+        for j, i in enumerate(chosen)))
     return summary

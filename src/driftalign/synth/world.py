@@ -6,9 +6,10 @@
         trajectories.jsonl   the simulated teachers' answers (absent with teachers="none")
         world.json           how it was built: parameters, counts per split, prevalence, timings
 
-Atomic: everything is written into a hidden temporary sibling (`.<name>.building-<pid>`) that is
-renamed to `out` only when complete, so a failed or killed build never leaves a half-written
-dataset (a killed build's temporary directory is removed by the next build of the same `out`).
+Atomic (`data.io.atomic_directory`): everything is written into the hidden temporary sibling
+`.<name>.tmp`, fsynced and renamed to `out` only when complete, so a failed or killed build never
+leaves a half-written dataset (a killed build's temporary directory is removed by the next build
+of the same `out`, or by `driftalign run`).
 Deterministic: the same seed gives a byte-identical studies.jsonl and identical images, whatever
 the number of worker processes (each study has its own seeds).
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +30,7 @@ from rich.progress import track
 
 from driftalign.constants import MSCXRT_FINDINGS, OBSERVATIONS
 from driftalign.data.dataset import IMAGES_DIR, write_studies, write_trajectories
-from driftalign.data.io import write_json
+from driftalign.data.io import atomic_directory, write_json
 from driftalign.data.schema import Study
 from driftalign.errors import ConfigError
 from driftalign.synth.render import MAX_SIZE, MIN_SIZE, render
@@ -41,7 +41,6 @@ from driftalign.synth.truth import StudyTruth
 __all__ = ["build_world", "make_studies", "resolve_teachers", "sample_truth", "sample_truths"]
 
 MANIFEST_FILE = "world.json"
-BUILDING_MARK = ".building-"
 PARALLEL_MIN_STUDIES = 200   # below this a process pool costs more than it saves
 
 
@@ -137,35 +136,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"{out}: directory exists and is not empty; choose another --out or pass --overwrite")
 
 
-def _remove_stale_builds(out: Path) -> None:
-    """Delete temporary directories left by killed builds of the same `out` (their pid is gone)."""
-    for tmp in out.parent.glob(f".{out.name}{BUILDING_MARK}*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished build into place; an old `out` (empty, or overwrite=True) is replaced."""
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, trash)
-        os.replace(tmp, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def build_world(
     out: str | Path,
     *,
@@ -185,18 +155,9 @@ def build_world(
         raise ConfigError(f"image_size must be in [{MIN_SIZE}, {MAX_SIZE}], got {image_size}")
     teacher_names = resolve_teachers(teachers)
     _check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(out)
-    tmp = out.parent / f".{out.name}{BUILDING_MARK}{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_directory(out) as tmp:    # an empty `out`, or one overwrite=True allows, is replaced when complete
         manifest = _build_into(tmp, studies, seed, image_size, teacher_names, workers or min(2, os.cpu_count() or 1), progress)
         write_json(tmp / MANIFEST_FILE, manifest)
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -8,10 +8,13 @@
 * `select_checkpoint(out)` picks the newest `checkpoint-N` that is complete (`checkpoint_problem`:
   trainer_state.json parses; model or adapter weights present, safetensors headers readable;
   optimizer.pt / scheduler.pt / rng_state*.pth present as whole zip archives, or a DeepSpeed /
-  FSDP engine checkpoint) and moves every newer incomplete one, and any staging leftover, aside
-  to `OUT/.incomplete-checkpoint-N` with one notice line each on stderr: nothing is deleted,
-  and a run killed while its checkpoint was written (checkpoints made before this module, or a
-  disk that lost data) resumes from the previous one instead of failing at every rerun.
+  FSDP engine checkpoint) and moves every newer incomplete one aside to
+  `OUT/.incomplete-checkpoint-N` with one notice line each on stderr (such a directory was once
+  published as a checkpoint: it is kept, not deleted), so a run killed while its checkpoint was
+  written (checkpoints made before this module, or a disk that lost data) resumes from the previous
+  one instead of failing at every rerun. A staging leftover (`OUT/.saving/checkpoint-N`: a save a
+  kill interrupted, never a checkpoint) is deleted, with one notice line: repeated kills of a large
+  model must not pile up partial copies of it.
 
 Why an override of `Trainer._save_checkpoint` and not a callback: `on_save` runs after the
 checkpoint is written and the rotation has already deleted older ones, so no callback can make
@@ -22,12 +25,16 @@ Trainer's own `_save_checkpoint` for everything it saves (TRL's GRPO extras incl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import zipfile
 from pathlib import Path
+
+from driftalign.data.io import publish_directory
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")   # transformers' PREFIX_CHECKPOINT_DIR + "-" + step
 STAGING_DIR = ".saving"                             # OUT/.saving/checkpoint-N while the Trainer writes it
@@ -139,9 +146,9 @@ def _checkpoints(out: Path) -> list[tuple[int, Path]]:
 
 
 def select_checkpoint(out: Path, resume: bool = True) -> Path | None:
-    """The newest complete OUT/checkpoint-N (None: start afresh); newer incomplete ones and staging leftovers
-    are moved aside to OUT/.incomplete-* with one notice line each (module docstring). `resume` False: only
-    the staging leftovers are moved aside (a fresh run saves into the staging directory again), None."""
+    """The newest complete OUT/checkpoint-N (None: start afresh); newer incomplete ones are moved aside to
+    OUT/.incomplete-* and staging leftovers deleted, with one notice line each (module docstring). `resume`
+    False: only the staging leftovers are deleted (a fresh run saves into the staging directory again), None."""
     if not out.is_dir():
         return None
     chosen, incomplete = None, []
@@ -152,8 +159,6 @@ def select_checkpoint(out: Path, resume: bool = True) -> Path | None:
             break
         incomplete.append((ckpt, problem))
     staging = out / STAGING_DIR
-    if staging.is_dir():
-        incomplete += [(p, "interrupted while saving") for p in sorted(staging.iterdir()) if p.is_dir()]
     if _is_main_process():
         then = "starting afresh" if chosen is None else f"resuming from {chosen.name}"
         then = then if resume else "starting afresh (--no-resume)"
@@ -162,49 +167,24 @@ def select_checkpoint(out: Path, resume: bool = True) -> Path | None:
             if moved is not None:
                 print(f"note: {ckpt} is incomplete ({problem}), moved aside to {moved.name}; {then}",
                       file=sys.stderr, flush=True)
-        if staging.is_dir() and not any(staging.iterdir()):
-            staging.rmdir()
+        if staging.is_dir():
+            for partial in sorted(staging.iterdir()):   # a save a kill interrupted: never a checkpoint, only debris
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+                print(f"note: {partial} was interrupted while saving, removed; {then}", file=sys.stderr,
+                      flush=True)
+            with contextlib.suppress(OSError):
+                staging.rmdir()
     return chosen
 
 
-def _fsync_tree(root: Path) -> None:
-    """fsync every file under `root`, then every directory (bottom-up): the data is on disk before the rename."""
-    for dirpath, _, files in os.walk(root, topdown=False):
-        for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:   # some filesystems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
-
-
 def publish(staged: Path, target: Path) -> None:
-    """fsync `staged` and rename it to `target` (same filesystem: atomic). An existing `target` (a --no-resume
-    rerun reaching a step an earlier run saved) is replaced: the Trainer would have overwritten it in place."""
-    import shutil
-
-    _fsync_tree(staged)
-    old = None
-    if target.exists():
-        old = target.with_name(f".replaced-{target.name}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(target, old)
-    os.rename(staged, target)
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old)
+    """fsync `staged` and rename it to `target` (`data.io.publish_directory`), then remove the staging directory
+    when empty. An existing `target` (a --no-resume rerun reaching a step an earlier run saved) is replaced: the
+    Trainer would have overwritten it in place."""
+    publish_directory(staged, target)
     try:
         staged.parent.rmdir()   # the staging directory, when empty
     except OSError:
@@ -212,7 +192,8 @@ def publish(staged: Path, target: Path) -> None:
 
 
 class AtomicCheckpoints:
-    """Trainer mixin (`class SPDTrainer(AtomicCheckpoints, Trainer)`): checkpoint-N appears only when complete."""
+    """Trainer mixin (`class SPDTrainer(AtomicCheckpoints, Trainer)`): checkpoint-N appears only when complete,
+    and a run resumed from its last step's checkpoint trains no further step."""
 
     _staging_dir: str | None = None
 
@@ -220,6 +201,15 @@ class AtomicCheckpoints:
         if self._staging_dir is not None:
             return self._staging_dir
         return super()._get_output_dir(trial)
+
+    def _run_epoch(self, *args, **kwargs):
+        """Train nothing when resumed from the checkpoint of the last step (a run killed while writing final/):
+        transformers' epoch loop runs one optimizer step before it checks `max_steps`, so the resumed run would
+        end one step past an uninterrupted one, with other weights."""
+        if 0 < self.state.max_steps <= self.state.global_step:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
 
     def _save_checkpoint(self, model, trial) -> None:
         from transformers.trainer_utils import rotate_checkpoints

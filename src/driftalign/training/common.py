@@ -192,8 +192,9 @@ VERBOSE_ENV = "DRIFTALIGN_VERBOSE"   # set by `driftalign --verbose`: keep trans
 
 def truncate_log(path: Path, step: int) -> None:
     """Keep only the entries of OUT/trainer_log.jsonl logged at or before optimiser step `step` (rewritten
-    atomically; a half-written last line from a kill is dropped too). Called as training begins: a run resumed
-    from checkpoint-K logs K+1 .. again, and a run started afresh (`step` 0) logs everything again."""
+    atomically; a half-written last line from a kill is dropped too, and the end-of-training summary of an
+    earlier call, since this one logs its own). Called as training begins: a run resumed from checkpoint-K logs
+    K+1 .. again, and a run started afresh (`step` 0) logs everything again."""
     import json
 
     from driftalign.data.io import write_jsonl
@@ -208,7 +209,8 @@ def truncate_log(path: Path, step: int) -> None:
             entry = json.loads(line)
         except ValueError:
             entry = None
-        if isinstance(entry, dict) and not (isinstance(entry.get("step"), int) and entry["step"] > step):
+        if isinstance(entry, dict) and not (isinstance(entry.get("step"), int) and entry["step"] > step) \
+                and "train_runtime" not in entry:   # an earlier train() call's end summary: this one logs its own
             kept.append(entry)
         else:
             changed = True

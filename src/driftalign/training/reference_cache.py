@@ -32,7 +32,7 @@ from typing import Protocol
 import torch
 from rich.progress import Progress
 
-from driftalign.data.io import read_jsonl, write_jsonl
+from driftalign.data.io import open_appending, read_jsonl, write_jsonl
 from driftalign.training.apo_collator import APOCollator, APOFeature, scatter_candidates
 from driftalign.training.sequence_logps import model_answer_logps
 
@@ -164,7 +164,7 @@ def precompute_reference_logps(model: torch.nn.Module, collator: APOCollator, so
         final.parent.mkdir(parents=True, exist_ok=True)
         was_training = model.training
         model.eval()
-        with _reference_context(model), partial.open("a", encoding="utf-8") as out, Progress(transient=True) as bar:
+        with _reference_context(model), open_appending(partial) as out, Progress(transient=True) as bar:
             task = bar.add_task("reference log-probs", total=len(todo))
             for start in range(0, len(todo), batch_size):
                 chunk = [source[i] for i in todo[start:start + batch_size]]
@@ -180,8 +180,8 @@ def precompute_reference_logps(model: torch.nn.Module, collator: APOCollator, so
         wanted = set(source.study_ids)
         write_jsonl(final, ({"study_id": s, "chosen": r.chosen, "rejected": r.rejected, "key": key}
                             for s, r in sorted(done.items()) if s in wanted))
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+    with contextlib.suppress(FileNotFoundError):   # also one a run killed after writing the finished file left
+        partial.unlink()
     return done, len(todo)
 
 

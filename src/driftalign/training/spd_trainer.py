@@ -15,6 +15,7 @@ from transformers import Trainer, TrainerCallback, set_seed
 
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
+from driftalign.data.io import atomic_directory
 from driftalign.models.lora import merge_adapter, train_only_vision, trainable_parameter_count
 from driftalign.models.processor import save_processor
 from driftalign.models.weights import cast_saved_weights
@@ -100,23 +101,31 @@ def save_final(trainer: Trainer, processor, cfg: TrainingStageConfig) -> Path:
     depend on how the training model was sharded. The saved weights are then cast to `save_dtype(cfg)`
     (float32 master weights of a bf16 checkpoint are written as bf16 again), and the processor names
     the standard class with the image limits in force.
+
+    Each directory appears only when complete (`data.io.atomic_directory`: written as `.final.tmp`,
+    fsynced, renamed; only the main process renames, after every rank has written): adapter/ first,
+    then final/ merged from it, so a final/ implies its adapter/. A kill (or an error) while saving
+    leaves the previous final/ (or none) and a staging directory the next save removes.
     """
+    main, wait = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone
     final_dir = cfg.out / FINAL_DIR
     if cfg.lora:
         adapter_dir = cfg.out / ADAPTER_DIR
-        trainer.save_model(str(adapter_dir))
-        if trainer.is_world_process_zero():
-            save_processor(processor, adapter_dir)
-            merge_adapter(cfg.model, adapter_dir, final_dir)
-    else:
-        trainer.save_model(str(final_dir))
-    if trainer.is_world_process_zero():
-        from driftalign.models.model_card import write_model_card
+        with atomic_directory(adapter_dir, main_process=main, wait=wait) as staged:
+            trainer.save_model(str(staged))
+            if main:
+                save_processor(processor, staged)
+    with atomic_directory(final_dir, main_process=main, wait=wait) as staged:
+        if not cfg.lora:
+            trainer.save_model(str(staged))
+        if main:
+            from driftalign.models.model_card import write_model_card
 
-        cast_saved_weights(final_dir, save_dtype(cfg))   # the checkpoint's own dtype unless --save-dtype says otherwise
-        save_processor(processor, final_dir)
-        write_model_card(cfg, final_dir)
-    trainer.accelerator.wait_for_everyone()
+            if cfg.lora:
+                merge_adapter(cfg.model, adapter_dir, staged)
+            cast_saved_weights(staged, save_dtype(cfg))   # the checkpoint's dtype unless --save-dtype says otherwise
+            save_processor(processor, staged)
+            write_model_card(cfg, staged)
     return final_dir
 
 
