@@ -156,7 +156,8 @@ def test_a_full_disk_in_a_writer_with_a_filename_and_with_verbose(tmp_path, caps
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr("driftalign.pipeline.runner.write_json", full)
-    monkeypatch.delenv("DRIFTALIGN_VERBOSE", raising=False)   # --verbose sets it for the libraries
+    monkeypatch.setenv("DRIFTALIGN_VERBOSE", "")              # --verbose sets it: restored (unset) at teardown
+    monkeypatch.delenv("DRIFTALIGN_VERBOSE")
     path = _pipeline(tmp_path, "")
     marker = tmp_path / "run" / ".driftalign" / "pipeline.json"
     assert _one_line_error(["run", str(path)], capsys) == \
@@ -166,7 +167,8 @@ def test_a_full_disk_in_a_writer_with_a_filename_and_with_verbose(tmp_path, caps
 
 
 def test_verbose_shows_the_traceback_of_a_config_error(tmp_path, monkeypatch):
-    monkeypatch.delenv("DRIFTALIGN_VERBOSE", raising=False)
+    monkeypatch.setenv("DRIFTALIGN_VERBOSE", "")              # --verbose sets it: restored (unset) at teardown
+    monkeypatch.delenv("DRIFTALIGN_VERBOSE")
     path = _pipeline(tmp_path, "world: {studies: 5}\n")
     with pytest.raises(ConfigError, match="world.studies"):
         main(["--verbose", "run", str(path)])
