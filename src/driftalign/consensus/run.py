@@ -251,7 +251,7 @@ def _sampling(cfg: ConsensusConfig):
 
 def _make_backend(cfg: ConsensusConfig):
     from driftalign.generation.backend import make_backend
-    from driftalign.training.apo import resolve_model_dir
+    from driftalign.models.load import model_dir as resolve_model_dir   # not training.apo: consensus sits below it
 
     return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), _sampling(cfg), cfg)
 
@@ -359,7 +359,7 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     items = study_inputs(ds, cfg)
     model_dir = None
     if cfg.needs_model:
-        from driftalign.training.apo import resolve_model_dir
+        from driftalign.models.load import model_dir as resolve_model_dir   # not training.apo: consensus sits below it
 
         model_dir = resolve_model_dir(cfg.model)
     key = cache_key(cfg, ds, model_dir)
