@@ -1,8 +1,8 @@
 """How to decode, said explicitly: `SamplingConfig` (what a backend gets) and `SamplingOptions` (the flags).
 
 A checkpoint's generation_config.json must never change a stage silently. The hub's
-Qwen2.5-VL-7B-Instruct ships top_k 1, top_p 0.001, temperature 0.1 and repetition_penalty 1.05:
-inherited, "sampling" is greedy (6 samples at T = 1 gave 1 distinct text) and greedy decoding applies a
+Qwen2.5-VL-7B-Instruct ships repetition_penalty 1.05 with temperature 1e-6 (its first upload: top_k 1,
+top_p 0.001, temperature 0.1): inherited, "sampling" is greedy (6 samples at T = 1 gave 1 distinct text) and greedy decoding applies a
 repetition penalty. So every decoding parameter is a field here with a plain default (top_k 0 = off,
 top_p 1.0, temperature 1.0, repetition_penalty 1.0), the backends pass all of them, and greedy
 (`do_sample` false) is plain greedy: argmax at every step, nothing else.

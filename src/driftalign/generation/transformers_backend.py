@@ -6,8 +6,8 @@ column of every row and the new tokens start at the same index for the whole bat
 
 Decoding is exactly the stage's `SamplingConfig`: every decoding parameter is passed in an explicit
 `GenerationConfig`, and while `generate` runs the model's own generation_config is swapped for one
-holding only its special-token ids, so a checkpoint's defaults (the hub's top_k 1, top_p 0.001,
-temperature 0.1, repetition_penalty 1.05) cannot fill in anything (`generation.sampling`).
+holding only its special-token ids, so a checkpoint's defaults (the hub's repetition_penalty 1.05 and
+temperature 1e-6; top_k 1 and top_p 0.001 in its first upload) cannot fill in anything (`generation.sampling`).
 """
 
 from __future__ import annotations

@@ -101,8 +101,7 @@ def _stock_processor(path: Path) -> ProcessorMixin:
         return ImageOnlyQwen2_5_VLProcessor.from_pretrained(path, local_files_only=True)
 
 
-def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None,
-                   **_: Any) -> ProcessorMixin:
+def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None) -> ProcessorMixin:
     """The checkpoint's processor, from a local model (or training output) directory, with its image limits set.
 
     `min_pixels` / `max_pixels`: the image processor's limits (None: the checkpoint's; max capped at

@@ -42,27 +42,16 @@ def _examples(contents: RunContents, n: int) -> tuple[list[Example], list[str]]:
     return build_examples(contents, ds, n)
 
 
-def _curves(contents: RunContents) -> bytes | None:
+def _figure(contents: RunContents, name: str, what: str) -> bytes | None:
+    """`report.figures.<name>(training logs, synthetic)`; a plotting failure becomes a note, never a lost report."""
     if not contents.training:
         return None
-    from driftalign.report.figures import training_curves
+    from driftalign.report import figures
 
     try:
-        return training_curves(contents.training, contents.synthetic)
+        return getattr(figures, name)(contents.training, contents.synthetic)
     except Exception as e:  # noqa: BLE001 — a plotting failure must not cost the report
-        contents.notes.append(f"training curves not drawn ({type(e).__name__}: {e})")
-        return None
-
-
-def _apo_dynamics(contents: RunContents) -> bytes | None:
-    if not contents.training:
-        return None
-    from driftalign.report.figures import apo_dynamics
-
-    try:
-        return apo_dynamics(contents.training, contents.synthetic)
-    except Exception as e:  # noqa: BLE001 — a plotting failure must not cost the report
-        contents.notes.append(f"APO training dynamics not drawn ({type(e).__name__}: {e})")
+        contents.notes.append(f"{what} not drawn ({type(e).__name__}: {e})")
         return None
 
 
@@ -71,7 +60,8 @@ def build_report(run_dir: Path, out: Path | None = None, *, examples: int = DEFA
     run_dir = Path(run_dir)
     contents = collect_run(run_dir)
     shown, notes = _examples(contents, examples)
-    page = render(contents, shown, notes, _curves(contents), apo=_apo_dynamics(contents))
+    page = render(contents, shown, notes, _figure(contents, "training_curves", "training curves"),
+                  apo=_figure(contents, "apo_dynamics", "APO training dynamics"))
     path = Path(out) if out is not None else run_dir / REPORT_FILE
     with atomic_write(path) as f:
         f.write(page)

@@ -68,8 +68,14 @@ def training_curves(logs: Sequence[TrainingLog], synthetic: bool) -> bytes | Non
             twin.set_ylabel("mean reward", fontsize=8, color="#c2410c")
             twin.tick_params(labelsize=7)
             twin.spines["top"].set_visible(False)
-    title = "Training curves" + (" (SYNTHETIC world)" if synthetic else "")
-    fig.suptitle(title, fontsize=11)
+    return _png(fig, "Training curves", synthetic)
+
+
+def _png(fig, title: str, synthetic: bool) -> bytes:
+    """The figure titled (SYNTHETIC-marked when the run is), as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title + (" (SYNTHETIC world)" if synthetic else ""), fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -139,10 +145,4 @@ def apo_dynamics(logs: Sequence[TrainingLog], synthetic: bool) -> bytes | None:
             ax.grid(alpha=0.25)
             if len(series) > 1:
                 ax.legend(fontsize=6, frameon=False, loc="best")
-    title = "What APO learns while it trains" + (" (SYNTHETIC world)" if synthetic else "")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig, "What APO learns while it trains", synthetic)

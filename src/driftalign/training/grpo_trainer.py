@@ -259,7 +259,7 @@ def run_grpo(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = None) -
     quiet_trainer(trainer, "grpo")
     restore_checkpoint_weights(trainer.model, checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    processor = load_processor(data["model"], **cfg.load_kwargs())   # as loaded (not left-padding), same image limits
+    processor = load_processor(data["model"], min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)  # not left-padding
     final_dir = save_final(trainer, processor, cfg)
     return TrainingSummary(
         out=cfg.out, final_dir=final_dir, global_step=trainer.state.global_step,
