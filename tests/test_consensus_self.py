@@ -303,3 +303,88 @@ def test_consensus_quality_reports_words_per_text(mini_world) -> None:
            "negatives": [{"teacher": "sim-a", "response": "Small left pleural effusion. No pneumothorax.", "refusal": False}]}
     quality = consensus_quality(ds, [row])
     assert quality["consensus"]["words"] == 2.0 and quality["teachers"]["sim-a"]["words"] == 6.0
+
+
+class NoBackend(GenerationBackend):
+    """Fails if asked: a run that should read every report from the generation cache."""
+
+    def __init__(self):
+        super().__init__(SamplingConfig())
+
+    def generate(self, requests, sampling=None):
+        raise AssertionError(f"generated {len(requests)} reports that the cache holds")
+
+
+def test_runs_that_differ_only_in_what_they_make_of_the_reports_generate_once(mini_world, fake_model, tmp_path):
+    """self-edit and self-edit --edit-pair read the same greedy reports; self-select and --select-worst-negative
+    the same samples (generation.cache); a change of decoding generates again."""
+    from driftalign.consensus.run import generation_key, generations_path
+
+    student = "There is a right pleural effusion. No pneumothorax. Mild pulmonary edema."
+    first = ScriptedBackend([student])
+    edit = ConsensusConfig(data=mini_world["data"], out=tmp_path / "se.jsonl", strategy="self-edit", model=fake_model)
+    run_consensus(edit, backend=first)
+    assert len(first.prompts) == 6
+    pair = edit.model_copy(update={"out": tmp_path / "se-pair.jsonl", "edit_pair": True})
+    run_consensus(pair, backend=NoBackend())
+    assert all(r.details["student_text"] == student and r.negatives[-1].teacher == UNEDITED_NEGATIVE
+               for r in read_consensus(pair.out))
+    penalised = edit.model_copy(update={"out": tmp_path / "se-rep.jsonl", "repetition_penalty": 1.2})
+    with pytest.raises(AssertionError, match="generated 6 reports"):
+        run_consensus(penalised, backend=NoBackend())
+
+    samples = ["Mild pulmonary edema.", "Left pleural effusion. No pneumothorax.", "Right pneumothorax."]
+    select = ConsensusConfig(data=mini_world["data"], out=tmp_path / "ss.jsonl", strategy="self-select",
+                             model=fake_model, k=3)
+    run_consensus(select, backend=ScriptedBackend(samples))
+    worst = select.model_copy(update={"out": tmp_path / "ss-worst.jsonl", "select_worst_negative": True})
+    run_consensus(worst, backend=NoBackend())
+    assert all(r.details["samples"] == samples and r.negatives[-1].teacher == WORST_NEGATIVE
+               for r in read_consensus(worst.out))
+    ds = load_dataset(mini_world["data"], verify_images=False)
+    cached = [line for line in generations_path(select, generation_key(select, ds, fake_model)).read_text().splitlines()]
+    assert len(cached) == 6 and json.loads(cached[0])["texts"] == samples
+
+
+def test_max_studies_writes_t_plus_for_exactly_the_studies_apo_trains_on(mini_world, tmp_path):
+    from driftalign.training.apo import apo_rows, studies_subset
+
+    ds = load_dataset(mini_world["data"], verify_images=False)
+    full = ConsensusConfig(data=mini_world["data"], out=tmp_path / "vote.jsonl", strategy="vote")
+    run_consensus(full)
+    rows = apo_rows(read_consensus(full.out), ds, "train", "uniform", False, full.out)
+    for seed in (0, 1, 2):
+        scoped = full.model_copy(update={"out": tmp_path / f"vote-{seed}.jsonl", "max_studies": 3, "seed": seed})
+        assert run_consensus(scoped).rows == 3
+        trained = [r.study_id for r in studies_subset(rows, 3, seed)]
+        assert [r.study_id for r in read_consensus(scoped.out)] == trained
+    ss = full.model_copy(update={"max_studies": 3})
+    assert cache_key(ss, ds, None) != cache_key(full, ds, None)
+
+
+def test_a_resumed_run_puts_the_reports_of_its_finished_rows_in_the_cache(mini_world, fake_model, tmp_path):
+    """Rows written before a kill carry the student's texts; the resumed run adds them to the cache, so a
+    sibling run (--edit-pair) generates nothing for them either."""
+    student = "Left pleural effusion. Mild pulmonary edema."
+    edit = ConsensusConfig(data=mini_world["data"], out=tmp_path / "se.jsonl", strategy="self-edit", model=fake_model)
+
+    class Killed(ScriptedBackend):
+        def generate(self, requests, sampling=None):
+            if self.prompts:
+                raise KeyboardInterrupt
+            return super().generate(requests, sampling)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_consensus(edit.model_copy(update={"batch_size": 2}), backend=Killed([student]))
+    partial = tmp_path / "se.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 2
+    from driftalign.consensus.run import generation_key, generations_path
+
+    ds = load_dataset(mini_world["data"], verify_images=False)
+    cache_file = generations_path(edit, generation_key(edit, ds, fake_model))
+    cache_file.unlink()                              # as a run of the code before the cache existed left it
+    rest = ScriptedBackend([student])
+    run_consensus(edit, backend=rest)
+    assert len(rest.prompts) == 4                    # only the studies the partial did not have
+    run_consensus(edit.model_copy(update={"out": tmp_path / "pair.jsonl", "edit_pair": True}), backend=NoBackend())
+    assert len(cache_file.read_text().splitlines()) == 6

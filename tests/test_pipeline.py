@@ -336,6 +336,21 @@ def test_named_consensus_runs_extra_spd_students_and_seeds(tmp_path):
     assert table["inherited_gap"]["Avg."] == pytest.approx(0.15)
 
 
+def test_consensus_runs_that_draw_take_the_seed_and_a_later_option_hashes_only_when_set(tmp_path):
+    """with_seed gives self-select and --max-studies consensus runs the run's seed (APO's, so both take one
+    subset) and leaves the others' configs alone; `max_studies` (added after runs existed) is out of the
+    stage config while unset, so adding the option reran nothing."""
+    from driftalign.pipeline.experiment import with_seed
+
+    cfg = _deer(tmp_path, consensus={"vote": {"strategy": "vote"}, "sub": {"strategy": "vote", "max_studies": 4},
+                                     "ss": {"strategy": "self-select", "k": 2}},
+                apo={"apo-v": {"t_plus": "vote"}}, ddsample=None, grpo=None, seeds=[3])
+    stages = {s.name: s for s in plan(with_seed(cfg, 3))}
+    assert stages["consensus-sub"].config["seed"] == stages["consensus-ss"].config["seed"] == 3
+    assert stages["consensus-vote"].config["seed"] == 0 and "max_studies" not in stages["consensus-vote"].config
+    assert stages["consensus-sub"].config["max_studies"] == 4
+
+
 @pytest.mark.parametrize("name", ["demo", "apo_table5", "apo_drift_select", "deer", "deer_cpu"])
 def test_every_bundled_pipeline_plans(tmp_path, name):
     from driftalign.pipeline.config import bundled_pipeline

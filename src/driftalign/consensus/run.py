@@ -60,12 +60,15 @@ from driftalign.constants import STUDENT_PROMPT, Split
 from driftalign.data.dataset import STUDIES_FILE, TRAJECTORIES_FILE, Dataset, load_dataset
 from driftalign.data.io import open_appending, write_json, write_jsonl
 from driftalign.data.schema import Study, Trajectory
+from driftalign.data.subset import seeded_subset
 from driftalign.errors import ConfigError, DatasetError
+from driftalign.generation.cache import GenerationCache
 from driftalign.generation.sampling import SamplingOptions
 from driftalign.labeling.uncertain import UncertainPolicy
 from driftalign.models.options import ModelOptions
 
 CONSENSUS_VERSION = "consensus-v1"
+GENERATIONS_VERSION = "student-reports-v1"
 Strategy = Literal["model", "vote", "hybrid", "select", "self-edit", "self-select"]
 MODEL_FREE_STRATEGIES = frozenset({"vote", "select"})  # label-free and model-free: teachers' texts only
 SELF_STRATEGIES = frozenset({"self-edit", "self-select"})  # the student's own reports, judged by the vote
@@ -101,7 +104,11 @@ class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
                                         "with --temperature/--top-p/--top-k/--repetition-penalty)")
     select_worst_negative: bool = Field(False, description="self-select: add the worst-scoring sample as one more "
                                                            f"negative ({WORST_NEGATIVE!r}) when it scores below t+")
-    seed: int = Field(0, description="self-select: random seed for sampling")
+    seed: int = Field(0, description="self-select: random seed for sampling; --max-studies: the subset's seed")
+    max_studies: int | None = Field(None, ge=1, description="write t+ only for a seeded subset of this many studies "
+                                    "(data.subset, by --seed and study id): the subset `apo --max-studies N --seed S` "
+                                    "trains on, so nothing is generated for studies APO never reads; default: all",
+                                    json_schema_extra={"hashed_when_set": True})
 
     @model_validator(mode="after")
     def _model_needed(self) -> ConsensusConfig:
@@ -182,7 +189,31 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
         parts["edit_pair"] = cfg.edit_pair
     if cfg.strategy == "self-select":
         parts["self_select"] = {"k": cfg.k, "seed": cfg.seed, "worst_negative": cfg.select_worst_negative}
+    if cfg.max_studies is not None:
+        parts["subset"] = {"max_studies": cfg.max_studies, "seed": cfg.seed}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def generation_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path) -> str:
+    """Content hash of what decides the student's own reports (self-edit, self-select), and nothing else:
+    the cache of `generations_path` is shared by runs that differ only in what they make of them
+    (--edit-pair, --select-worst-negative, --uncertain; self-edit also --max-studies: greedy reports
+    do not depend on the batch, while self-select's samples come from one generator per run)."""
+    from driftalign.training.reference_cache import directory_fingerprint, files_fingerprint
+
+    files = [ds.root / STUDIES_FILE, *sorted({p for s in ds.studies for p in ds.image_paths(s)})]
+    parts = {"version": GENERATIONS_VERSION, "model": directory_fingerprint(model_dir), "data": files_fingerprint(files),
+             "prompt": cfg.prompt, "backend": cfg.backend, "max_new_tokens": cfg.max_new_tokens,
+             "sampling": sampling_fields(cfg), "images": [cfg.min_pixels, cfg.max_pixels], "dtype": cfg.dtype,
+             "k": cfg.k if cfg.strategy == "self-select" else 1}
+    if cfg.strategy == "self-select":   # one generator seeded per run: a sample also depends on its batch
+        parts["draw"] = {"seed": cfg.seed, "batch_size": cfg.batch_size, "max_studies": cfg.max_studies}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def generations_path(cfg: ConsensusConfig, key: str) -> Path:
+    """The student's reports per study (`generation.cache`), beside the consensus files."""
+    return cfg.out.parent / ".cache" / f"student-reports-{key[:20]}.jsonl"
 
 
 # ---- one row -----------------------------------------------------------------------------------
@@ -290,16 +321,44 @@ def _self_select_row(study: Study, trajs: list[Trajectory], samples: list[str], 
     return build_row(study, trajs, t_plus, cfg, claims, key, details, extra)
 
 
+class _Generator:
+    """The model's texts for a batch of studies: from `cache` where it has them (self-edit/self-select), else
+    generated (the backend built on first need) and added to it."""
+
+    def __init__(self, ds: Dataset, cfg: ConsensusConfig, backend=None, cache: GenerationCache | None = None):
+        self.ds, self.cfg, self.backend, self.cache = ds, cfg, backend, cache
+
+    def __call__(self, answered: list[tuple[Study, list[Trajectory]]]) -> dict[str, list[str]]:
+        todo = [(s, t) for s, t in answered if self.cache is None or s.study_id not in self.cache]
+        if todo:
+            if self.backend is None:
+                self.backend = _make_backend(self.cfg)
+            outputs = _generate(self.backend, self.ds, todo, self.cfg)
+            new = {s.study_id: texts for (s, _), texts in zip(todo, outputs, strict=True)}
+            if self.cache is None:
+                return new
+            self.cache.put(new)
+        return {s.study_id: self.cache.get(s.study_id) for s, _ in answered}
+
+
+def _own_texts(row: dict[str, Any] | None) -> list[str] | None:
+    """The student's generated texts a self-edit/self-select row records (a resumed run puts them in the cache)."""
+    details = (row or {}).get("details") or {}
+    if "samples" in details:
+        return list(details["samples"])
+    return [details["student_text"]] if "student_text" in details else None
+
+
 def consensus_rows(ds: Dataset, items: list[tuple[Study, list[Trajectory]]], cfg: ConsensusConfig, key: str,
-                   backend=None) -> Iterator[tuple[str, dict[str, Any] | None]]:
+                   backend=None, cache: GenerationCache | None = None) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """Yield (study_id, row or None when no teacher answered) in batches of cfg.batch_size."""
+    generate = _Generator(ds, cfg, backend, cache)
     for start in range(0, len(items), cfg.batch_size):
         batch = items[start:start + cfg.batch_size]
         answered = [(s, trajs) for s, trajs in batch if _answering(trajs)]
         generated: dict[str, list[str]] = {}
         if cfg.needs_model and answered:
-            outputs = _generate(backend, ds, answered, cfg)
-            generated = {s.study_id: texts for (s, _), texts in zip(answered, outputs, strict=True)}
+            generated = generate(answered)
         model_text = {sid: texts[0] for sid, texts in generated.items()}
         for study, trajs in batch:
             claims = _claims(trajs)
@@ -357,6 +416,9 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     """Write CONSENSUS.jsonl (+ summary) for `cfg`; reuse a finished file with the same cache key."""
     ds = load_dataset(cfg.data, verify_images=False)
     items = study_inputs(ds, cfg)
+    if cfg.max_studies is not None:   # the studies APO can train on (some teacher answered), then APO's subset
+        keep = set(seeded_subset([s.study_id for s, t in items if _answering(t)], cfg.max_studies, cfg.seed))
+        items = [(s, t) for s, t in items if s.study_id in keep]
     model_dir = None
     if cfg.needs_model:
         from driftalign.models.load import model_dir as resolve_model_dir   # not training.apo: consensus sits below it
@@ -370,8 +432,10 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
         return ConsensusSummary(cfg.out, summary["rows"], summary["skipped"], True, summary["quality"])
     done = _partial_rows(partial, key) if cfg.resume else {}
     todo = [(s, t) for s, t in items if s.study_id not in done]
-    if todo and cfg.needs_model and backend is None:
-        backend = _make_backend(cfg)
+    cache = None
+    if todo and cfg.strategy in SELF_STRATEGIES:
+        cache = GenerationCache(generations_path(cfg, generation_key(cfg, ds, model_dir)))
+        cache.put({sid: texts for sid, row in done.items() if sid not in cache and (texts := _own_texts(row))})
     if todo and cfg.strategy == "self-select":
         import torch
 
@@ -379,7 +443,7 @@ def run_consensus(cfg: ConsensusConfig, backend=None) -> ConsensusSummary:
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     with open_appending(partial, resume=cfg.resume) as f, Progress(transient=True) as bar:
         task = bar.add_task(f"consensus ({cfg.strategy})", total=len(todo))
-        for study_id, row in consensus_rows(ds, todo, cfg, key, backend):
+        for study_id, row in consensus_rows(ds, todo, cfg, key, backend, cache):
             done[study_id] = row
             f.write(json.dumps({"study_id": study_id, "cache_key": key, "row": row}, ensure_ascii=False) + "\n")
             f.flush()

@@ -35,7 +35,8 @@ COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
 
 
 def with_seed(cfg: PipelineConfig, seed: int) -> PipelineConfig:
-    """`cfg` for one seed: out = OUT/seed-N, every `seed` key = N, no seeds list, no report of its own."""
+    """`cfg` for one seed: out = OUT/seed-N, every `seed` key = N (consensus: where it draws), no seeds list, no
+    report of its own."""
     values = cfg.model_dump()
     values.update(out=cfg.out / f"seed-{seed}", seeds=None, report=False)
     for key in ("world", "student", "spd", "oracle", "ddsample"):
@@ -44,7 +45,18 @@ def with_seed(cfg: PipelineConfig, seed: int) -> PipelineConfig:
     for key in ("spd_runs", "apo", "grpo"):
         for section in (values.get(key) or {}).values():
             section["seed"] = seed
+    for section in _drawing_consensus(values.get("consensus")):
+        section["seed"] = seed
     return validate_pipeline(values, cfg.source)
+
+
+def _drawing_consensus(consensus: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The consensus sections that draw at random (self-select's samples, a --max-studies subset: the same
+    seed as APO's, so both take the same studies); the others have no seed to set (their hashes stay)."""
+    if not consensus:
+        return []
+    sections = list(consensus.values()) if all(isinstance(v, dict) for v in consensus.values()) else [consensus]
+    return [s for s in sections if s.get("strategy") == "self-select" or s.get("max_studies") is not None]
 
 
 def _cells(row: dict[str, Any]) -> list[float | None]:

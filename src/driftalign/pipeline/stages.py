@@ -96,7 +96,13 @@ def _build(config_cls: type[BaseModel], section: dict[str, Any] | None, where: s
 
 
 def _dump(config: BaseModel) -> dict[str, Any]:
-    return config.model_dump(mode="json")
+    """The config a stage's hash covers. A field marked `json_schema_extra={"hashed_when_set": True}` (an option
+    added after runs existed) is left out while at its default, so adding it reruns nothing already done."""
+    data = config.model_dump(mode="json")
+    for name, field in type(config).model_fields.items():
+        if (field.json_schema_extra or {}).get("hashed_when_set") and getattr(config, name) == field.default:
+            data.pop(name, None)
+    return data
 
 
 def _file_digest(path: Path | None) -> str | None:

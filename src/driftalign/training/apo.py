@@ -28,7 +28,6 @@ from __future__ import annotations
 
 
 import logging
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from driftalign.consensus.spans import drifting_spans
 from driftalign.consensus.weights import WeightScheme, teacher_weights
 from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
+from driftalign.data.subset import seeded_subset
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.losses import DPOP_LAMBDA, Anchor, apo_loss, chosen_nll
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
@@ -85,8 +85,9 @@ class APOConfig(TrainingStageConfig):
         "uniform", description="teacher weights w_u: uniform (paper), drift (grows with disagreement from t+) "
                                "or errors (only trajectories t+ says are wrong)")
     keep_refusals: bool = Field(False, description="also push down trajectories flagged as refusals")
-    max_studies: int | None = Field(None, ge=1, description="train on a seeded random subset of this many studies "
-                                    "(and compute reference log-probs only for them); default: every study")
+    max_studies: int | None = Field(None, ge=1, description="train on a seeded subset of this many studies "
+                                    "(data.subset: by --seed and study id, the one `consensus --max-studies` "
+                                    "writes; reference log-probs only for them); default: every study")
     negative_tokens: NegativeTokens = Field(
         "all", description="which of a negative's tokens enter its log-probability: all (paper), drifting (only "
                            "its sentences that drift from t+; negatives without one are dropped) or unshared (not "
@@ -174,6 +175,13 @@ def apo_rows(rows: list[ConsensusRow], ds: Dataset, split: str, scheme: str, kee
     if not out:
         raise DatasetError(f"{consensus_path}: no row of split {split!r} has a consensus and at least one negative")
     return out
+
+
+def studies_subset(rows: list[APORow], max_studies: int | None, seed: int) -> list[APORow]:
+    """--max-studies: the rows of a seeded subset of studies (`data.subset`), the one `consensus --max-studies`
+    with the same seed writes t+ for."""
+    keep = set(seeded_subset([r.study_id for r in rows], max_studies, seed))
+    return [r for r in rows if r.study_id in keep]
 
 
 class APODataset(torch.utils.data.Dataset):
@@ -350,9 +358,7 @@ def run_apo(cfg: APOConfig, callbacks: list[TrainerCallback] | None = None) -> T
     ds = load_dataset(cfg.data, verify_images=False)
     rows = apo_rows(read_consensus(cfg.consensus), ds, cfg.split, cfg.weights, cfg.keep_refusals, cfg.consensus,
                     cfg.negative_tokens)
-    if cfg.max_studies is not None and cfg.max_studies < len(rows):
-        keep = sorted(random.Random(cfg.seed).sample(range(len(rows)), cfg.max_studies))
-        rows = [rows[i] for i in keep]
+    rows = studies_subset(rows, cfg.max_studies, cfg.seed)
     model, processor = load_for_training(cfg, model_dir)
     check_lengths(ds, [(r.study_id, a) for r in rows for a in (r.chosen, *r.rejected)], processor, cfg.prompt,
                   cfg.max_length, "apo")
