@@ -351,7 +351,7 @@ def test_consensus_runs_that_draw_take_the_seed_and_a_later_option_hashes_only_w
     assert stages["consensus-sub"].config["max_studies"] == 4
 
 
-@pytest.mark.parametrize("name", ["demo", "apo_table5", "apo_drift_select", "deer", "deer_cpu"])
+@pytest.mark.parametrize("name", ["demo", "apo_table5", "apo_drift_select", "apo_drift", "deer", "deer_cpu"])
 def test_every_bundled_pipeline_plans(tmp_path, name):
     from driftalign.pipeline.config import bundled_pipeline
     from driftalign.pipeline.experiment import with_seed

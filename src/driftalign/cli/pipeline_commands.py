@@ -31,7 +31,7 @@ def _run(pipeline: Path, out: Path | None, sets: tuple[str, ...]) -> None:
     from driftalign.pipeline.config import bundled_pipeline
 
     if not pipeline.exists() and pipeline.suffix == "" and pipeline.parent == Path("."):
-        pipeline = bundled_pipeline(pipeline.name)   # a bare name: a bundled pipeline (demo, apo_table5, apo_drift_select, deer, deer_cpu)
+        pipeline = bundled_pipeline(pipeline.name)   # a bare name: a bundled pipeline (demo, apo_table5, apo_drift_select, apo_drift, deer, deer_cpu)
     overrides = _overrides(sets)
     if out is not None:
         overrides["out"] = str(out)
@@ -55,7 +55,7 @@ def commands() -> list[click.Command]:
                 click.Option(["--set", "sets"], multiple=True, metavar="SECTION.KEY=VALUE",
                              help="override one value of the file, e.g. --set spd.max_steps=100 (repeatable); only "
                                   "sections and runs the file defines")],
-        help="Run a pipeline file, or a bundled one by name (demo, apo_table5, apo_drift_select, deer, deer_cpu): world or data -> collect -> drift -> SPD -> consensus -> APO -> DDSampling -> "
+        help="Run a pipeline file, or a bundled one by name (demo, apo_table5, apo_drift_select, apo_drift, deer, deer_cpu): world or data -> collect -> drift -> SPD -> consensus -> APO -> DDSampling -> "
              "GRPO -> eval -> report). A stage whose resolved config is unchanged since its last run is skipped; "
              "an interrupted one resumes.",
         short_help="Run a pipeline file; unchanged stages are skipped, interrupted ones resume.")
