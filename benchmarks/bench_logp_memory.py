@@ -64,7 +64,7 @@ def measure(student: Path, vocab: int, path: str, answer_tokens: int) -> dict:
 
 def build_tiny_student(root: Path) -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_apo_helpers import build_mini_dataset
+    from apo_helpers import build_mini_dataset
 
     from driftalign.models import build_student
 

@@ -16,6 +16,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
+SLOW_TIMEOUT_S = 3600  # pytest-timeout for @pytest.mark.slow tests without their own timeout (pyproject: 600 s)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow checks (demo, toy pipelines, 2,000-study worlds) get an hour instead of the quick suite's 600 s."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads() -> None:
@@ -50,7 +59,7 @@ def mini_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     Shared by the APO, GRPO and DDSampling tests; treat it as read-only (write under your own tmp dir).
     """
-    from test_apo_helpers import build_mini_dataset, write_consensus
+    from apo_helpers import build_mini_dataset, write_consensus
 
     from driftalign.models import build_student
 

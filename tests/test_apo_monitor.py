@@ -18,9 +18,9 @@ from transformers import TrainerCallback
 
 from test_apo_training import LogRecorder, _cfg, _dataset
 from driftalign.data.dataset import load_dataset
+from driftalign.models.chat import encode_example
 from driftalign.training.apo import run_apo
 from driftalign.training.apo_monitor import monitor_subset, preserved_rng, report_metrics
-from driftalign.training.chat import encode_example
 from driftalign.training.sequence_logps import model_answer_logps
 
 

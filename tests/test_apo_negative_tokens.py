@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from apo_helpers import ANSWERS
 
-from test_apo_helpers import ANSWERS
 from driftalign.consensus.row import read_consensus
 from driftalign.consensus.spans import drifting_sentences, drifting_spans
 from driftalign.data.dataset import load_dataset
 from driftalign.models import load_student
+from driftalign.models.chat import IGNORE_INDEX
 from driftalign.training.apo import APOConfig, APODataset, apo_rows, run_apo
 from driftalign.training.apo_collator import APOCollator, negative_token_mask
-from driftalign.training.chat import IGNORE_INDEX
 from driftalign.training.sequence_logps import answer_logps, model_answer_logps
 
 T_PLUS = "Right lower lobe consolidation. Small right pleural effusion. No pneumothorax."

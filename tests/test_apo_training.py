@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from apo_helpers import write_consensus
 from transformers import TrainerCallback
 
-from test_apo_helpers import write_consensus
 from driftalign.consensus.row import read_consensus
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import DatasetError
 from driftalign.models import load_student
+from driftalign.models.chat import encode_example
 from driftalign.training.apo import (
     APO_STATE_FILE,
     APOConfig,
@@ -24,7 +25,6 @@ from driftalign.training.apo import (
     run_apo,
 )
 from driftalign.training.apo_collator import APOCollator
-from driftalign.training.chat import encode_example
 from driftalign.training.reference_cache import cache_path, precompute_reference_logps
 from driftalign.training.sequence_logps import model_answer_logps
 
@@ -355,7 +355,7 @@ def test_max_studies_trains_and_fills_the_reference_for_a_seeded_subset(world, t
 def test_cached_prompt_encoding_gives_the_same_batches_and_reads_each_image_once(world, monkeypatch):
     """APODataset with a PromptCache (what run_apo uses) = the uncached dataset, batch for batch, on both
     paths; images are read once per study across the reference pass and the epochs."""
-    from driftalign.training.chat import PromptCache
+    from driftalign.models.chat import PromptCache
 
     plain, _, _, processor = _dataset(world)
     cached = APODataset(plain.ds, plain.rows, plain.prompt, PromptCache(processor, plain.prompt))

@@ -10,13 +10,13 @@ import pytest
 
 from driftalign.cli.app import main
 from driftalign.consensus.hybrid import hybrid
-from driftalign.consensus.claims import extract_claims
 from driftalign.consensus.model import consensus_prompt
 from driftalign.consensus.row import read_consensus
 from driftalign.consensus.run import ConsensusConfig, run_consensus, summary_path
 from driftalign.consensus.vote import vote
 from driftalign.errors import ConfigError
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
+from driftalign.labeling.claims import extract_claims
 
 
 class FixedBackend(GenerationBackend):

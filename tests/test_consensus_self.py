@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from driftalign.consensus.claims import Claim, extract_claims
 from driftalign.consensus.row import read_consensus
 from driftalign.consensus.run import (
     UNEDITED_NEGATIVE,
@@ -24,6 +23,7 @@ from driftalign.consensus.self_select import score_sample, self_select
 from driftalign.consensus.vote import KeptClaim, vote
 from driftalign.data.dataset import load_dataset
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
+from driftalign.labeling.claims import Claim, extract_claims
 
 # Three teachers: effusion (left) 3/3 present, pneumothorax 2/3 absent, edema 1/3 (not kept).
 TEACHERS = {"a": "Small left pleural effusion. No pneumothorax. Mild edema.",

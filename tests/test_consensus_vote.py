@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from driftalign.consensus import Claim, agreement_record, drift_from, stance, teacher_weights, vote
+from driftalign.consensus import agreement_record, drift_from, teacher_weights, vote
 from driftalign.consensus.claims import join_sentences
 from driftalign.consensus.weights import DRIFT_WEIGHT_MAX, drift_weights
+from driftalign.labeling.claims import Claim, stance
 
 
 def C(finding, polarity, idx, sentence, side=None):
@@ -146,7 +147,7 @@ def test_positive_f1_hand_computed():
 
 def test_sign_inconsistent_sentences_are_never_chosen():
     """An opacity called dark/lucent is the paper's sign drift; a pneumothorax may be lucent."""
-    from driftalign.consensus.claims import sign_inconsistent
+    from driftalign.labeling.claims import sign_inconsistent
 
     dark = "An abnormally dark, hyperlucent area is in keeping with pneumonia in the left lower lobe."
     white = "Dense consolidation in keeping with pneumonia in the left lower lobe."

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_apo_helpers import build_mini_dataset
+from apo_helpers import build_mini_dataset
 
 from driftalign.config import save_config
 from driftalign.pipeline.deer_tables import TABLE7, deer_tables, markdown, zero_std_shares

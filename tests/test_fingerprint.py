@@ -12,9 +12,10 @@ import pytest
 from rich.console import Console
 from safetensors.numpy import save_file
 
+from driftalign.data.integrity import artefact_problem
 from driftalign.errors import ConfigError
+from driftalign.hashing import file_fingerprint
 from driftalign.pipeline import PipelineConfig
-from driftalign.pipeline.fingerprint import artefact_problem, file_fingerprint
 from driftalign.pipeline.runner import run_stages
 from driftalign.pipeline.stages import Stage, plan, stage_hash
 

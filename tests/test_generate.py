@@ -91,7 +91,6 @@ def test_bad_options_fail_clearly(student: Path, world: Path, tmp_path: Path, ca
 
 
 def test_vllm_backend_missing_is_a_clear_error(student: Path) -> None:
-    pytest.importorskip("PIL")
     try:
         import vllm  # noqa: F401
     except ImportError:

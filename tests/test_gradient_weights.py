@@ -234,3 +234,16 @@ def test_gradient_without_classifier_fails_clearly(world, tmp_path, capsys):
 
     with pytest.raises(ConfigError, match="gradient needs a report classifier"):
         DiTPOTrainer(token_weights="gradient")
+
+
+def test_which_options_need_a_classifier_is_one_rule_of_the_config(tmp_path):
+    from driftalign.training.grpo import DiTPOConfig
+
+    assert DiTPOConfig.options_need_classifier({"token_weights": "gradient"})      # a section before validation
+    assert DiTPOConfig.options_need_classifier({"labeler": "classifier"})
+    assert not DiTPOConfig.options_need_classifier({"token_weights": "tfidf", "labeler": "rules"})
+    assert not DiTPOConfig.options_need_classifier({})                              # the defaults read none
+    base = {"model": tmp_path, "data": tmp_path, "out": tmp_path / "o", "switch_step": 0}
+    assert not DiTPOConfig(**base, token_weights="none").needs_classifier
+    for options in ({"token_weights": "gradient"}, {"labeler": "classifier"}):
+        assert DiTPOConfig(**base, **options, classifier=tmp_path / "clf").needs_classifier

@@ -1,5 +1,5 @@
 """`driftalign grpo` (GRPO / DiTPO on TRL 1.16's GRPOTrainer) on the 6-study mini dataset (SYNTHETIC,
-test_apo_helpers) with a randomly initialised tiny student.
+apo_helpers) with a randomly initialised tiny student.
 
 * the TRL contract our one override relies on (fails if TRL changes it);
 * on a fixed hand-made batch: TRL's loss equals `rl.ditpo_loss`; all-ones token weights give the same
@@ -20,12 +20,12 @@ import pytest
 import torch
 
 from driftalign.cli.app import main
-from driftalign.data.io import write_jsonl
 from driftalign.data.dataset import load_dataset
+from driftalign.data.io import write_jsonl
 from driftalign.errors import ConfigError, DatasetError
+from driftalign.models.chat import encode_prompt
 from driftalign.models.load import load_model
 from driftalign.rl import ditpo_loss, group_advantages
-from driftalign.training.chat import encode_prompt
 from driftalign.training.grpo import ClinicalReward, DiTPOConfig, grpo_studies
 
 G = 2
@@ -77,7 +77,7 @@ def test_trl_contract(trainer):
             "image_grid_thw", "mm_token_type_ids", "num_images"} <= out.keys()
     b, t = out["completion_ids"].shape
     assert b == G and out["completion_mask"].shape == (b, t) and out["advantages"].shape == (b,)
-    # the rollout's prompt is the one spd trains on and generate samples with (training.chat)
+    # the rollout's prompt is the one spd trains on and generate samples with (models.chat)
     ours = encode_prompt(trainer.processing_class, ds[0]["images"], ds[0]["prompt"][0]["content"])["input_ids"]
     assert out["prompt_ids"][0][out["prompt_mask"][0].bool()].tolist() == ours.tolist()
     trainer.token_weights = "tfidf"

@@ -10,7 +10,7 @@ What the hub's defaults used to do silently, and what is checked here instead:
 * image size: max_pixels capped at 448 x 448 by default, recorded in the saved processor; a prompt longer than
   --max-length stops before training, naming the study;
 * outputs name the standard processor class.
-The stages run on the 6-study mini dataset (SYNTHETIC, test_apo_helpers), a few steps each.
+The stages run on the 6-study mini dataset (SYNTHETIC, apo_helpers), a few steps each.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from driftalign.errors import ConfigError
 from driftalign.generation.backend import GenerationRequest
 from driftalign.generation.sampling import SamplingConfig
 from driftalign.generation.transformers_backend import TransformersBackend
+from driftalign.models.chat import encode_prompt
+from driftalign.models.collators import VisionChatCollator
 from driftalign.models.load import checkpoint_dtype, load_model, load_processor, load_student
 from driftalign.models.processor import image_limits
 from driftalign.models.weights import saved_dtypes
-from driftalign.training.chat import encode_prompt
-from driftalign.training.collators import VisionChatCollator
 from driftalign.training.preflight import prompt_lengths
 
 # The hub's first upload (before 2025-03-21): the values that made every "sample" greedy.

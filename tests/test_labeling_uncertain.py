@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from driftalign.consensus.claims import Claim
 from driftalign.consensus.vote import vote
 from driftalign.drift.answers import asserted_findings
+from driftalign.labeling.claims import Claim
 from driftalign.labeling.uncertain import DEFAULT_UNCERTAIN, UncertainPolicy, is_positive, label_class
 from driftalign.metrics.clinical import clinical_scores, report_f1
 

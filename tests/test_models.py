@@ -14,13 +14,13 @@ from test_models_data import make_tiny_dataset
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from driftalign.errors import ConfigError
-from driftalign.models import ImageOnlyQwen2_5_VLProcessor, build_student, load_processor, load_student
+from driftalign.models import build_student, load_processor, load_student
+from driftalign.models.chat import encode_example
+from driftalign.models.collators import VisionChatCollator
 from driftalign.models.lora import apply_lora, language_model_lora_regex
 from driftalign.models.presets import get_preset, mrope_section
 from driftalign.models.processor import image_tokens_per_image
 from driftalign.models.tokenizer import SPECIAL_TOKENS
-from driftalign.training.chat import encode_example
-from driftalign.training.collators import VisionChatCollator
 
 
 @pytest.fixture(scope="module")

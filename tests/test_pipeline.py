@@ -376,7 +376,8 @@ for _run in GRPO_RUNS:
 
 @pytest.mark.slow
 def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
-    from driftalign.pipeline.deer_tables import COMPARISONS
+    from driftalign.pipeline.config import bundled_pipeline
+    from driftalign.pipeline.deer_tables import comparisons
 
     main(["run", "deer", "--out", str(tmp_path / "deer"), *DEER_TOY])
     table = json.loads((tmp_path / "deer" / "experiment.json").read_text())
@@ -388,7 +389,7 @@ def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
     assert list(deer["table1"]) == ["spd", *GRPO_RUNS] and list(deer["table7"]) == list(GRPO_RUNS)
     assert all(row["CE F1"][0] is not None and row["BLEU-4"][0] is not None for row in deer["table1"].values())
     assert all(0 <= row["zero-std groups, phase 1"][0] <= 1 for row in deer["table7"].values())
-    assert {(c["run"], c["baseline"]) for c in deer["comparisons"]} == set(COMPARISONS)
+    assert {(c["run"], c["baseline"]) for c in deer["comparisons"]} == set(comparisons(load_pipeline(bundled_pipeline("deer")).grpo))
     assert "deer beat grpo-20-random (pooled over seeds [0])" in printed
     text = (tmp_path / "deer" / "experiment.md").read_text()
     assert "## DEER Table 7 layout" in text and "## DEER's ablations" in text

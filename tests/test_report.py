@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.dataset import load_dataset
 from driftalign.data.io import write_json, write_jsonl
 from driftalign.drift.errors import reference_for, text_errors
@@ -171,6 +172,64 @@ def _parse(path: Path) -> tuple[str, _Page]:
     return text, page
 
 
+class _Tables(HTMLParser):
+    """Every <table> of a page: its caption, header rows and body rows; a cell's text apart from its grey
+    "± std" tail and its run-name line."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict] = []
+        self._part = "tbody"
+        self._row: list[dict] = []
+        self._cell: dict | None = None
+        self._spans: list[str] = []
+        self._caption = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append({"caption": "", "head": [], "rows": []})
+        elif tag == "caption":
+            self._caption = True
+        elif tag in ("thead", "tbody"):
+            self._part = tag
+        elif tag == "tr":
+            self._row = []
+            self.tables[-1]["head" if self._part == "thead" else "rows"].append(self._row)
+        elif tag in ("td", "th"):
+            self._cell = {"text": "", "std": "", "sub": "", "class": attrs.get("class", "")}
+            self._row.append(self._cell)
+        elif tag == "span" and self._cell is not None:
+            self._spans.append(attrs.get("class", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "caption":
+            self._caption = False
+        elif tag in ("td", "th"):
+            self._cell = None
+        elif tag == "span" and self._cell is not None and self._spans:
+            self._spans.pop()
+
+    def handle_data(self, data):
+        if self._caption:
+            self.tables[-1]["caption"] += data
+        elif self._cell is not None:
+            self._cell[{"std": "std", "runname": "sub"}.get(self._spans[-1] if self._spans else "", "text")] += data
+
+
+def _table(path: Path, caption: str) -> dict:
+    """The one table of the page whose caption says `caption`."""
+    parser = _Tables()
+    parser.feed(path.read_text(encoding="utf-8"))
+    (found,) = [t for t in parser.tables if caption in t["caption"]]
+    return found
+
+
+def _shown(v: float | None, digits: int = 3) -> str:
+    """A number as the tables show it."""
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
 # ---- the HTML ---------------------------------------------------------------------------------------------
 
 
@@ -217,6 +276,60 @@ def test_tables_in_the_papers_layouts(report: Path) -> None:
     assert "ratio vs TRL" in bench and "4.09×" in bench            # default 9.4 / trl 2.3 studies/s
     assert any("Consensus t+ against the teachers" in c for c in caps)
     assert "<summary>Run configuration.</summary>" in text and "spd.max_steps" in text   # pipeline.yaml, folded
+
+
+def test_every_number_of_the_students_table_is_the_runs_eval_json(report: Path, run_dir: Path) -> None:
+    students = _table(report, "Table 5 layout")
+    heads = [*MSCXRT_FINDINGS.values(), "Avg.", "P", "R", "F1", "err/100"]
+    assert [c["text"] for c in students["head"][1]] == heads        # grouped columns: the second header row
+    evals = {p.stem: json.loads(p.read_text()) for p in (run_dir / "eval").glob("*.json")}
+    shown = {}
+    for row in students["rows"]:
+        assert len(row) == 1 + len(heads)
+        name = row[0]["sub"] or row[0]["text"]                     # the run name under the label
+        m = evals[name]
+        clin = m["clinical"]["example_based"]
+        expected = [*(m["accuracy"][f] for f in MSCXRT_FINDINGS), m["accuracy"]["average"], clin["precision"],
+                    clin["recall"], clin["f1"]]
+        cells = [c["text"] for c in row[1:]]
+        assert cells == [*(_shown(v) for v in expected), _shown(m["drift_errors"]["total"], 1)], name
+        for cell, v in zip(cells, [*expected, m["drift_errors"]["total"]]):
+            assert float(cell) == pytest.approx(v, abs=0.05)
+        shown[name] = cells
+    assert shown.keys() == evals.keys()                             # every evaluated student, once
+
+
+def test_every_number_of_the_teachers_table_is_the_runs_drift_json(report: Path, run_dir: Path) -> None:
+    teachers = _table(report, "Table 2 layout")
+    assert [c["text"] for c in teachers["head"][0]] == ["teacher", "Accuracy per finding", "Findings vs reference",
+                                                        "sim.", "refusal", "err/100"]
+    assert [c["text"] for c in teachers["head"][1]] == [*MSCXRT_FINDINGS.values(), "Avg.", "P", "R", "F1"]
+    drift = json.loads((run_dir / "drift" / "drift.json").read_text())
+    *rows, gap = teachers["rows"]
+    assert [r[0]["text"] for r in rows] == drift["teachers"] and gap[0]["text"] == "gap (best − worst)"
+    for row in rows:
+        m = drift["per_teacher"][row[0]["text"]]
+        accs = [m["finding_accuracy"][f] for f in MSCXRT_FINDINGS]
+        expected = [*(_shown(v) for v in accs), _shown(sum(accs) / len(accs)),
+                    *(_shown(m[k]) for k in ("precision", "recall", "f1", "similarity")),
+                    f"{100 * m['refusal_rate']:.1f}%", _shown(m["drift_errors"]["total"], 1)]
+        assert [c["text"] for c in row[1:]] == expected, row[0]["text"]
+    gaps = [drift["accuracy_gap"][f] for f in MSCXRT_FINDINGS]
+    assert [c["text"] for c in gap[1:]] == [*(_shown(g) for g in gaps), _shown(sum(gaps) / len(gaps)), *[""] * 6]
+
+
+def test_names_reach_the_page_as_text(run_dir: Path, tmp_path: Path) -> None:
+    """The template escapes every value: a run named like markup is shown, not interpreted."""
+    run = tmp_path / "odd"
+    for part in ("eval", "preds", "drift"):
+        shutil.copytree(run_dir / part, run / part)
+    name = "<i>spd & 'q\""                                    # a file name: no slash
+    (run / "eval" / "spd.json").rename(run / "eval" / f"{name}.json")
+    text, page = _parse(build_report(run, examples=0))
+    assert not [t for t, _ in page.tags if t == "i"]
+    row = next(r for r in _table(run / REPORT_FILE, "Table 5 layout")["rows"] if name in (r[0]["text"], r[0]["sub"]))
+    assert row[0]["text"] == name
+    assert "&lt;i&gt;spd &amp; " in text
 
 
 def test_everything_from_the_synthetic_world_is_marked(report: Path) -> None:
@@ -326,6 +439,14 @@ def test_multi_seed_experiment(run_dir: Path, tmp_path: Path) -> None:
     text, page = _parse(build_report(exp))
     caps = page.captions
     assert any("Table 5 layout" in c and "seeds 0, 1" in c for c in caps)
+    rows = _table(exp / REPORT_FILE, "Table 5 layout")["rows"]
+    assert len(rows) == len(table)
+    for row, (name, cells) in zip(rows, table.items()):             # experiment.json's order, mean ± std
+        assert row[0]["text"].endswith(f"[{name}]")                # labelled from the seed's config
+        pairs = [cells[c] for c in [*cols, "clin. F1"]] + [cells["drift err/100"]]
+        digits = [3] * (len(cols) + 1) + [1]
+        assert [(c["text"], c["std"]) for c in row[1:]] == [(_shown(m, d), f" ± {_shown(sd, d)}")
+                                                            for (m, sd), d in zip(pairs, digits)]
     assert "SPD + APO (vote t+, uniform w) [apo-uniform]" in text          # labelled from seed-0's config
     assert any("Inherited loss per finding" in c for c in caps)
     kinds = text.split("Drift errors per 100 texts, by kind")[1].split("</table>")[0]
@@ -425,27 +546,55 @@ def test_an_spd_on_the_references_is_the_ceiling_only_as_the_oracle_stage(tmp_pa
 
 
 def test_deer_layouts_of_a_multi_seed_run_reach_the_report(tmp_path: Path) -> None:
-    from driftalign.report.collect import normalize_experiment
-    from driftalign.report.html import _deer_layouts
+    from driftalign.report.collect import read_experiment
+    from driftalign.report.sections import deer_layouts
 
     ci = {"diff": -6.5, "lo": -12.0, "hi": -1.0}
-    deer = {"seeds": [0, 1, 2],
+    deer = {"seeds": [0, 1, 2], "columns": {"table1": ["CE F1", "BLEU-4"], "table7": ["zero-std groups, phase 1"]},
             "table1": {"spd": {"seeds": 3, "CE F1": [0.763, 0.015], "BLEU-4": [0.339, 0.007]}},
             "table7": {"deer": {"seeds": 3, "zero-std groups, phase 1": [0.241, 0.023]}},
             "comparisons": [{"run": "ditpo-gradient-100", "baseline": "grpo-100", "seeds": [0, 1, 2],
                              "avg_accuracy": ci, "clinical_f1": ci, "drift_errors_per_100": ci}]}
-    exp = normalize_experiment({"seeds": [0, 1, 2], "students": {}, "verdicts": [], "deer": deer}, tmp_path, [])
-    assert exp["deer"] is deer
-    assert [b["name"] for b in exp["bootstrap"]] == ["ditpo-gradient-100 − grpo-100 (pooled)"]
+    exp = read_experiment({"seeds": [0, 1, 2], "students": {}, "verdicts": [], "deer": deer}, tmp_path, [])
+    assert [c.name for c in exp.comparisons] == ["ditpo-gradient-100 − grpo-100 (pooled)"]
+    assert exp.comparisons[0].seeds == "0,1,2" and exp.comparisons[0].avg_accuracy.lo == -12.0
+    table1, table7 = deer_layouts(exp)
+    assert "DEER Table 1 layout" in table1.caption.title and "DEER Table 7 layout" in table7.caption.title
+    assert [c.head for c in table1.cols] == ["student", "CE F1", "BLEU-4"]     # the headers the pipeline wrote
+    assert [(c.text, c.std) for c in table1.rows[0].cells] == [("spd", ""), ("0.763", " ± 0.015"),
+                                                                ("0.339", " ± 0.007")]
+    assert [c.head for c in table7.cols] == ["run", "zero-std groups, phase 1"]
+    assert table7.rows[0].cells[1].text == "0.241"
+    # an experiment.json of a run from before the pipeline wrote `columns`: the rows' keys, in their order
+    older = read_experiment({"seeds": [0, 1, 2], "students": {}, "verdicts": [],
+                             "deer": {k: v for k, v in deer.items() if k != "columns"}}, tmp_path, [])
+    heads = [[c.head for c in t.cols] for t in (table1, table7)]
+    assert [[c.head for c in t.cols] for t in deer_layouts(older)] == heads
 
-    class _Page:                               # the two things _deer_layouts uses of a Page
-        @staticmethod
-        def caption(title: str, text: str = "") -> str:
-            return title + " " + text
 
-    html = "".join(_deer_layouts(_Page(), deer))
-    assert "DEER Table 1 layout" in html and "DEER Table 7 layout" in html
-    assert "0.763" in html and "0.241" in html and "CE F1" in html
+def test_the_pipelines_deer_tables_reach_the_report_with_their_headers(run_dir: Path, tmp_path: Path) -> None:
+    """`pipeline.deer_tables` writes its column headers into experiment.json; the report shows them and the numbers
+    under them without importing pipeline/."""
+    import driftalign.report
+    from driftalign.pipeline.deer_tables import TABLE1, TABLE7, deer_tables
+
+    exp = tmp_path / "exp"
+    for part in ("rl", "eval"):
+        shutil.copytree(run_dir / part, exp / "seed-0" / part)
+    deer = deer_tables(exp, [0], ["spd", "rl"])
+    assert deer is not None and deer["columns"] == {"table1": list(TABLE1), "table7": list(TABLE7)}
+    write_json(exp / "experiment.json", {"seeds": [0], "split": "test", "synthetic": True, "students": {},
+                                         "inherited_gap": {}, "verdicts": [], "deer": deer})
+    build_report(exp, examples=0)
+    for caption, key, first in (("DEER Table 1 layout", "table1", "student"), ("DEER Table 7 layout", "table7", "run")):
+        shown = _table(exp / REPORT_FILE, caption)
+        heads = deer["columns"][key]
+        assert [c["text"] for c in shown["head"][0]] == [first, *heads]
+        assert [r[0]["text"] for r in shown["rows"]] == list(deer[key])
+        for row in shown["rows"]:                                   # one seed: the mean alone
+            assert [c["text"] for c in row[1:]] == [_shown(deer[key][row[0]["text"]][h][0]) for h in heads]
+    sources = Path(driftalign.report.__file__).parent.glob("*.py")
+    assert not [p.name for p in sources if re.search(r"driftalign\.pipeline|from \.\.pipeline", p.read_text())]
 
 
 # ---- what APO learns while it trains (logps_per_token/*, monitor/*) ------------------------------------------

@@ -1,4 +1,4 @@
-"""`driftalign ddsample` on the 6-study mini dataset (SYNTHETIC, test_apo_helpers) with the tiny student.
+"""`driftalign ddsample` on the 6-study mini dataset (SYNTHETIC, apo_helpers) with the tiny student.
 
 One real sampling run (K = 2, 8 new tokens), then hand-written samples with hand-computed D to check
 the ranking, the draw, resume and label-freeness without sampling again.
@@ -165,7 +165,7 @@ def test_ddsample_resumed_after_a_kill_gives_the_uninterrupted_samples(world):
     """Each study's K samples come from a generator seeded by (seed, study id): a run killed after 2 studies, or
     after 4 studies and one sample of the 5th, resumes to exactly the samples of an uninterrupted run (and the
     same subset), whatever the batch size."""
-    from driftalign.generation.backend import make_backend
+    from driftalign.generation import make_backend
 
     straight_cfg = _config(world, world["root"] / "straight", batch_size=4)
     backend = make_backend("transformers", str(world["student"]), straight_cfg.sampling(), straight_cfg)

@@ -16,8 +16,8 @@ from driftalign.cli.app import main as cli_main
 from driftalign.data import load_dataset
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.models import build_student, load_processor
-from driftalign.training.chat import IGNORE_INDEX, encode_example, turn_end_text
-from driftalign.training.collators import VisionChatCollator
+from driftalign.models.chat import IGNORE_INDEX, encode_example, turn_end_text
+from driftalign.models.collators import VisionChatCollator
 from driftalign.training.spd import SPDConfig, spd_examples
 from driftalign.training.spd_trainer import run_spd
 
@@ -261,7 +261,7 @@ def test_cli_oracle_run_needs_no_trajectories(student: Path, tmp_path: Path, cap
 # --- the prompt cache ------------------------------------------------------------------------------
 
 def test_prompt_cache_encodes_each_study_once_and_stays_bounded(student: Path, world: Path) -> None:
-    from driftalign.training.chat import PromptCache, encode_prompt
+    from driftalign.models.chat import PromptCache, encode_prompt
 
     ds = load_dataset(world)
     processor = load_processor(student)

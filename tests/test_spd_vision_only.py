@@ -1,15 +1,15 @@
 """DEER's SFT cold start as an SPD option: `spd --targets reference --full --train-only vision` trains the vision
 encoder and its projector on the reference reports and leaves the language model exactly as it was.
 
-SYNTHETIC: the 6-study mini dataset of test_apo_helpers and a randomly initialised tiny student.
+SYNTHETIC: the 6-study mini dataset of apo_helpers and a randomly initialised tiny student.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+from apo_helpers import build_mini_dataset
 
-from test_apo_helpers import build_mini_dataset
 from driftalign.cli.app import main
 from driftalign.errors import ConfigError
 from driftalign.models import build_student

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from test_teachers_support import SECRET
+from teachers_support import SECRET
 
 from driftalign.teachers.client import RequestFailed, TeacherClient, backoff_delay, estimate_tokens, parse_completion
 from driftalign.teachers.config import TeacherSpec
@@ -120,6 +120,39 @@ def test_key_sent_as_bearer_and_scrubbed_from_errors():
 def test_malformed_200_is_retried():
     with Scripted([(200, {}, b'{"choices": ['), (200, {}, json.dumps(COMPLETION).encode())]) as srv:
         assert _complete(_spec(srv.url)).attempts == 2
+
+
+def _complete_recording(spec: TeacherSpec, should_stop) -> tuple[list[float], object]:
+    """complete() with an injected sleep that records its delays instead of waiting."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def run():
+        async with httpx.AsyncClient() as http:
+            client = TeacherClient(spec, http, RateLimiter(6000, 1e9), api_key=None, rng=random.Random(0),
+                                   sleep=sleep, should_stop=should_stop)
+            return await client.complete("prompt", [])
+    try:
+        return slept, asyncio.run(run())
+    except RequestFailed as e:
+        return slept, e
+
+
+def test_backoff_is_slept_between_attempts_and_stop_ends_retries():
+    with Scripted([(503, {}, b"unavailable")]) as srv:
+        slept, failed = _complete_recording(_spec(srv.url, backoff_s=1.0), should_stop=lambda: False)
+    assert isinstance(failed, RequestFailed) and failed.attempts == 4 and len(srv.arrivals) == 4
+    assert len(slept) == 3 and all(2 ** k / 2 <= d <= 2 ** k for k, d in enumerate(slept))  # jittered 1, 2, 4 s
+    # stopped while failing (another worker found the teacher dead): no further attempt, no back-off slept
+    with Scripted([(503, {}, b"unavailable")]) as srv:
+        slept, failed = _complete_recording(_spec(srv.url), should_stop=lambda: len(srv.arrivals) >= 2)
+    assert isinstance(failed, RequestFailed) and len(srv.arrivals) == 2 and len(slept) == 1
+    assert failed.attempts == 2 and "gave up after 2 attempt(s): HTTP 503" in failed.message
+    with Scripted([(503, {}, b"unavailable")]) as srv:
+        slept, failed = _complete_recording(_spec(srv.url), should_stop=lambda: True)
+    assert isinstance(failed, RequestFailed) and failed.attempts == 0 and srv.arrivals == [] and slept == []
 
 
 def test_backoff_delay_policy():

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from test_teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log, store_rows, write_teachers_yaml
+from teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log, store_rows, write_teachers_yaml
 
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import ConfigError

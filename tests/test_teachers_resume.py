@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 
-from test_teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log, store_rows, write_teachers_yaml
+from teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log, store_rows, write_teachers_yaml
 
 from driftalign.teachers.collect import default_store_path
 from driftalign.teachers.server import start_server_in_thread

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_teachers_support import SECRET, FakeTeachers, make_dataset, write_teachers_yaml
+from teachers_support import SECRET, FakeTeachers, make_dataset, write_teachers_yaml
 
 from driftalign.teachers.server import start_server_in_thread
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from test_teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log
+from teachers_support import FAKE_TEACHERS, FakeTeachers, make_dataset, read_log
 
 from driftalign.data.dataset import load_dataset
 from driftalign.teachers.client import build_messages, image_data_url

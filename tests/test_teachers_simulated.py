@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from test_teachers_support import read_log
+from teachers_support import read_log
 
 from driftalign.data.dataset import load_dataset
 from driftalign.errors import DatasetError
@@ -56,7 +56,7 @@ def test_unhinted_prompt_is_answered_in_unhinted_mode(synth_world, tmp_path):
 
 
 def test_server_refuses_a_non_synthetic_dataset(tmp_path):
-    from test_teachers_support import make_dataset
+    from teachers_support import make_dataset
 
     ds = load_dataset(make_dataset(tmp_path / "real", 2))
     with pytest.raises(DatasetError, match=r"study 's0000' \(and 1 more\) has no meta\['truth'\]"):

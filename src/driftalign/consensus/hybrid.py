@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from driftalign.consensus.claims import Claim, join_sentences
+from driftalign.consensus.claims import join_sentences
 from driftalign.consensus.vote import KeptClaim, VoteResult
+from driftalign.labeling.claims import Claim
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """How good is t+? Label F1 of the consensus text against the study labels, beside each teacher's.
 
 Measured with the project's report labeler (`driftalign.labeling.label_reports`) on the rows'
-studies: positive-class micro precision / recall / F1 over the 14 CheXpert observations (a
-prediction counts as positive when the labeler says 1; the truth when the study label is 1), and
+studies: positive-class micro precision / recall / F1 over the 14 CheXpert observations
+(`driftalign.metrics.clinical_scores`: a prediction counts as positive when the labeler says 1; the
+truth when the study label is 1), and
 the balanced top-1 accuracy on the five MS-CXR-T findings of `driftalign.metrics.mscxrt_accuracy`
 (the same numbers `driftalign eval` reports), and the mean words per text (a terse t+ shows here).
 A teacher that refused or did not answer a study predicts nothing for it.
@@ -12,23 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftalign.constants import OBSERVATIONS
 from driftalign.data.dataset import Dataset
 
 
 def positive_f1(pred: list[dict[str, int | None]], true: list[dict[str, int | None]]) -> dict[str, float]:
-    """Micro P/R/F1 of the positive class over all (study, observation) pairs."""
-    tp = fp = fn = 0
-    for p, t in zip(pred, true, strict=True):
-        for name in OBSERVATIONS:
-            hit, gold = p.get(name) == 1, t.get(name) == 1
-            tp += hit and gold
-            fp += hit and not gold
-            fn += gold and not hit
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
+    """Micro P/R/F1 of the positive class over all (study, observation) pairs: `metrics.clinical`'s micro
+    scores (uncertain -1 not positive, as `driftalign eval` counts by default); zeros for no studies."""
+    from driftalign.metrics import clinical_scores
+
+    if not pred and not true:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    return clinical_scores(pred, true)["micro"]
 
 
 def _scores(study_ids: list[str], texts: list[str], true: list[dict[str, int | None]]) -> dict[str, Any]:

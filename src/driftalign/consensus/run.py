@@ -36,7 +36,6 @@ study labels, beside each teacher's.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from pydantic import Field, model_validator
 from rich.progress import Progress
 
 from driftalign.config import StageConfig
-from driftalign.consensus.claims import Claim, agreement_record, extract_claims, stance
+from driftalign.consensus.claims import agreement_record
 from driftalign.consensus.hybrid import hybrid
 from driftalign.consensus.model import consensus_prompt
 from driftalign.consensus.quality import consensus_quality
@@ -64,6 +63,8 @@ from driftalign.data.subset import seeded_subset
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.generation.cache import GenerationCache
 from driftalign.generation.sampling import SamplingOptions
+from driftalign.hashing import files_digest, json_hash, model_digest
+from driftalign.labeling.claims import Claim, extract_claims, stance
 from driftalign.labeling.uncertain import UncertainPolicy
 from driftalign.models.options import ModelOptions
 
@@ -118,7 +119,12 @@ class ConsensusConfig(StageConfig, ModelOptions, SamplingOptions):
 
     @property
     def needs_model(self) -> bool:
-        return self.strategy not in MODEL_FREE_STRATEGIES
+        return self.strategy_needs_model(self.strategy)
+
+    @staticmethod
+    def strategy_needs_model(strategy: str) -> bool:
+        """Whether a strategy generates with the SPD model (all but the label-free, model-free vote/select)."""
+        return strategy not in MODEL_FREE_STRATEGIES
 
     def teacher_names(self) -> list[str] | None:
         if self.teachers.strip() == "all":
@@ -166,15 +172,13 @@ def study_inputs(ds: Dataset, cfg: ConsensusConfig) -> list[tuple[Study, list[Tr
 
 def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
     """Content hash of everything that determines the consensus rows (module docstring)."""
-    from driftalign.training.reference_cache import directory_fingerprint, files_fingerprint
-
     files = [ds.root / STUDIES_FILE, ds.root / TRAJECTORIES_FILE]
     if cfg.needs_model:
         files += sorted({p for s in ds.studies for p in ds.image_paths(s)})
     parts = {
         "version": CONSENSUS_VERSION, "strategy": cfg.strategy, "split": cfg.split, "teachers": cfg.teachers,
-        "data": files_fingerprint(files), "prompt": cfg.prompt,
-        "model": directory_fingerprint(model_dir) if model_dir is not None and cfg.needs_model else None,
+        "data": files_digest(files), "prompt": cfg.prompt,
+        "model": model_digest(model_dir) if model_dir is not None and cfg.needs_model else None,
         "decoding": [cfg.max_new_tokens, cfg.max_teacher_chars] if cfg.needs_model else None,
     }
     if cfg.needs_model:   # added later: only what differs from plain greedy / the defaults, so older caches keep their keys
@@ -191,7 +195,7 @@ def cache_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path | None) -> str:
         parts["self_select"] = {"k": cfg.k, "seed": cfg.seed, "worst_negative": cfg.select_worst_negative}
     if cfg.max_studies is not None:
         parts["subset"] = {"max_studies": cfg.max_studies, "seed": cfg.seed}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return json_hash(parts)
 
 
 def generation_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path) -> str:
@@ -199,16 +203,14 @@ def generation_key(cfg: ConsensusConfig, ds: Dataset, model_dir: Path) -> str:
     the cache of `generations_path` is shared by runs that differ only in what they make of them
     (--edit-pair, --select-worst-negative, --uncertain; self-edit also --max-studies: greedy reports
     do not depend on the batch, while self-select's samples come from one generator per run)."""
-    from driftalign.training.reference_cache import directory_fingerprint, files_fingerprint
-
     files = [ds.root / STUDIES_FILE, *sorted({p for s in ds.studies for p in ds.image_paths(s)})]
-    parts = {"version": GENERATIONS_VERSION, "model": directory_fingerprint(model_dir), "data": files_fingerprint(files),
+    parts = {"version": GENERATIONS_VERSION, "model": model_digest(model_dir), "data": files_digest(files),
              "prompt": cfg.prompt, "backend": cfg.backend, "max_new_tokens": cfg.max_new_tokens,
              "sampling": sampling_fields(cfg), "images": [cfg.min_pixels, cfg.max_pixels], "dtype": cfg.dtype,
              "k": cfg.k if cfg.strategy == "self-select" else 1}
     if cfg.strategy == "self-select":   # one generator seeded per run: a sample also depends on its batch
         parts["draw"] = {"seed": cfg.seed, "batch_size": cfg.batch_size, "max_studies": cfg.max_studies}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return json_hash(parts)
 
 
 def generations_path(cfg: ConsensusConfig, key: str) -> Path:
@@ -281,7 +283,7 @@ def _sampling(cfg: ConsensusConfig):
 
 
 def _make_backend(cfg: ConsensusConfig):
-    from driftalign.generation.backend import make_backend
+    from driftalign.generation import make_backend
     from driftalign.models.load import model_dir as resolve_model_dir   # not training.apo: consensus sits below it
 
     return make_backend(cfg.backend, str(resolve_model_dir(cfg.model)), _sampling(cfg), cfg)

@@ -14,8 +14,9 @@ Label-free, like the vote; its content is only as good as the least-wrong teache
 
 from __future__ import annotations
 
-from driftalign.consensus.claims import Claim, errors_against, stance
+from driftalign.consensus.claims import errors_against
 from driftalign.consensus.vote import VoteResult
+from driftalign.labeling.claims import Claim, stance
 
 
 def select(claims: dict[str, list[Claim]], voted: VoteResult) -> str:

@@ -55,8 +55,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftalign.consensus.claims import Claim, claims_from_mentions, clean_sentence, join_sentences, sign_inconsistent
+from driftalign.consensus.claims import clean_sentence, join_sentences
 from driftalign.consensus.vote import VOTE_UNCERTAIN, KeptClaim, VoteResult
+from driftalign.labeling.claims import Claim, claims_from_mentions, sign_inconsistent
 from driftalign.labeling.uncertain import UncertainPolicy, label_class
 
 NO_FINDING = "No Finding"

@@ -32,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from driftalign.consensus.claims import Claim
 from driftalign.consensus.self_edit import AGREES, ERROR_VERDICTS, claim_verdict
 from driftalign.consensus.vote import VOTE_UNCERTAIN, VoteResult
+from driftalign.labeling.claims import Claim
 from driftalign.labeling.uncertain import UncertainPolicy
 
 

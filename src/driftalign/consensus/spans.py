@@ -17,8 +17,8 @@ splitter, so spans line up with what the labeler read.
 
 from __future__ import annotations
 
-from driftalign.consensus.claims import claims_from_mentions, stance
 from driftalign.drift.errors import Reference, positive_places, text_errors
+from driftalign.labeling.claims import claims_from_mentions, stance
 
 
 def consensus_reference(consensus_text: str) -> Reference:

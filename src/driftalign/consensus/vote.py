@@ -31,8 +31,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from driftalign.consensus.claims import Claim, agreement_record, join_sentences, sign_inconsistent, stance
+from driftalign.consensus.claims import agreement_record, join_sentences
 from driftalign.constants import OBSERVATIONS
+from driftalign.labeling.claims import Claim, sign_inconsistent, stance
 from driftalign.labeling.uncertain import UncertainPolicy, label_class
 
 # The vote's default: hedges are their own polarity (its behaviour before the setting existed).

@@ -16,7 +16,6 @@ Cost control (the drift stage embeds every step of every trajectory):
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from driftalign.data.io import atomic_write
 from driftalign.errors import ConfigError
+from driftalign.hashing import json_hash
 
 CACHE_VERSION = 1
 EMBEDDING_DIM = 384
@@ -54,7 +54,7 @@ def _model_address(model_dir: Path, max_tokens: int) -> str:
         "max_tokens": max_tokens,
         "cache_version": CACHE_VERSION,
     }
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return json_hash(ident)[:16]
 
 
 class EmbeddingCache:

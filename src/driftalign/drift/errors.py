@@ -21,7 +21,7 @@ report's positive mentions:
                       (zones: upper = upper lobe/apical, middle = middle lobe/lingula, lower = lower
                       lobe/base, perihilar); both must be known.
 * sign inconsistency  a sentence asserting an opacity-type finding that calls it dark or lucent, or
-                      a pneumothorax that calls it white or dense (`consensus.claims.sign_inconsistent`):
+                      a pneumothorax that calls it white or dense (`labeling.claims.sign_inconsistent`):
                       one per sentence.
 
 `drift_errors(texts, studies)` returns the counts per text; `error_rates` the rates per 100 texts
@@ -34,9 +34,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from driftalign.consensus.claims import claims_from_mentions, sign_inconsistent
 from driftalign.data.schema import Study
 from driftalign.drift.answers import FINDINGS
+from driftalign.labeling.claims import claims_from_mentions, sign_inconsistent
 
 ERROR_KINDS: tuple[str, ...] = ("invented", "wrong_side", "overgeneralisation", "wrong_location", "sign")
 ERROR_LABELS: dict[str, str] = {

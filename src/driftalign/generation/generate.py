@@ -20,7 +20,8 @@ from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import read_jsonl, write_jsonl
 from driftalign.data.schema import Study
 from driftalign.errors import DatasetError
-from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig, make_backend
+from driftalign.generation import make_backend
+from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
 from driftalign.generation.sampling import SamplingOptions
 from driftalign.models.options import ModelOptions
 

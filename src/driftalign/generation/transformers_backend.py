@@ -1,6 +1,6 @@
 """Batched generation with transformers' `model.generate` (left padding), the tested default backend.
 
-Inputs are built by `training.chat.encode_prompt` (the same prompt rendering the trainers use)
+Inputs are built by `models.chat.encode_prompt` (the same prompt rendering the trainers use)
 and batched by `VisionChatCollator(padding_side="left")`, so a prompt's last token is the last
 column of every row and the new tokens start at the same index for the whole batch.
 
@@ -19,9 +19,9 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel
 
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
+from driftalign.models.chat import encode_prompt
+from driftalign.models.collators import VisionChatCollator
 from driftalign.models.load import load_student
-from driftalign.training.chat import encode_prompt
-from driftalign.training.collators import VisionChatCollator
 
 
 class TransformersBackend(GenerationBackend):

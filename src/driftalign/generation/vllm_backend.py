@@ -1,7 +1,7 @@
 """vLLM generation backend (GPU serving; optional, not installed or tested on the CPU machines).
 
 vLLM loads the same HF directory the transformers backend does (e.g. SPD's `final/`, a merged
-safetensors model), renders prompts with the same chat template (`training.chat.prompt_text`)
+safetensors model), renders prompts with the same chat template (`models.chat.prompt_text`)
 and passes the images as multi-modal data. Install with `pip install vllm` on a GPU machine.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from driftalign.errors import ConfigError
 from driftalign.generation.backend import GenerationBackend, GenerationRequest, SamplingConfig
+from driftalign.models.chat import prompt_text
 from driftalign.models.load import load_processor
 from driftalign.models.processor import image_limits
-from driftalign.training.chat import prompt_text
 
 
 def _import_vllm():

@@ -1,4 +1,6 @@
-"""Student models: presets, locally trained tokenizer, image-only processor, build/load, LoRA, load options.
+"""Student models: presets, locally trained tokenizer, image-only processor, build/load, LoRA, load options, and
+their inputs: `chat` (one (images, prompt[, answer]) turn with the answer-token mask) and `collators`
+(`VisionChatCollator`), shared by the trainers and the generation backends.
 
 The names below are imported lazily (PEP 562), so that `driftalign.models.options` (imported by every
 stage config) does not pull in transformers: the CLI builds its flags from the configs and must start

@@ -143,7 +143,7 @@ def apply_image_limits(processor: ProcessorMixin, min_pixels: int | None, max_pi
 def check_weights(path: Path) -> None:
     """Every *.safetensors file of a model directory has a header that parses and covers the file (a cheap
     check, no tensor read); else a one-line ConfigError naming the file (a truncated copy, a torn write)."""
-    from driftalign.pipeline.fingerprint import safetensors_problem
+    from driftalign.data.integrity import safetensors_problem
 
     for file in sorted(path.glob("*.safetensors")):
         problem = safetensors_problem(file)

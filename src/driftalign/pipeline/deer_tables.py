@@ -13,6 +13,10 @@ Read from the files the stages wrote, never recomputed from a model:
   samples of the SFT model all carried the same labels (D = 0: every such sample gets the same F1),
   from OUT/seed-N/<ddsample>/diversity.jsonl and the run's own training studies
   (`training.grpo.grpo_studies` on the run's saved config: the same draw the run made).
+
+Both tables carry their column headers (`columns`), so a reader (the HTML report) needs no copy of them.
+DEER's ablations between RL runs (`comparisons`) are found by what each `grpo:` run of the pipeline
+does (its token weights and its data), not by its name: a renamed run keeps its comparisons.
 """
 
 from __future__ import annotations
@@ -25,16 +29,38 @@ import numpy as np
 
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import read_jsonl
-from driftalign.pipeline.summary import cell, mean_std
+from driftalign.metrics.aggregate import mean_std
+from driftalign.pipeline.summary import cell
 from driftalign.training.grpo import DiTPOConfig, grpo_studies
 
 TABLE1 = {"CE P": ("clinical", "micro", "precision"), "CE R": ("clinical", "micro", "recall"),
           "CE F1": ("clinical", "micro", "f1"), "BLEU-4": ("nlg", "BLEU-4"), "METEOR": ("nlg", "METEOR"),
           "ROUGE-L": ("nlg", "ROUGE-L"), "clin. F1 (ex.)": ("clinical", "example_based", "f1")}
-# DEER's ablations between RL runs of the bundled deer pipelines: (run, baseline).
-COMPARISONS = (("ditpo-tfidf-100", "grpo-100"), ("ditpo-gradient-100", "grpo-100"), ("deer", "ditpo-gradient-100"),
-               ("deer", "grpo-20-random"))
 TABLE7 = ("zero-std groups, phase 1", "zero-std groups, all steps", "D = 0 studies (SFT, before RL)")
+PLAIN = "none"                                    # token_weights of plain GRPO (one advantage per completion)
+
+
+def _design(section: dict[str, Any]) -> tuple[Any, str, str]:
+    """(the model it starts from, its token weights, its data: "all" | "subset" | "random") of a `grpo:` run."""
+    data = "subset" if section.get("subset") else "random" if section.get("random_fraction") else "all"
+    weights = section.get("token_weights", DiTPOConfig.model_fields["token_weights"].default)
+    return section.get("from"), str(weights), data
+
+
+def comparisons(grpo: dict[str, dict[str, Any]] | None) -> list[tuple[str, str]]:
+    """DEER's ablations between the `grpo:` runs of a pipeline, as (run, baseline), each run against the first run
+    of the same start model that differs from it in one respect: token weights on all the data against plain GRPO
+    on all the data; the DDSampling subset against all the data (same token weights); then DEER (token weights on
+    the subset) against plain GRPO on a random share (`random_fraction`)."""
+    runs = {name: _design(section) for name, section in (grpo or {}).items()}
+
+    def first(start: Any, weights: str, data: str) -> str | None:
+        return next((n for n, d in runs.items() if d == (start, weights, data)), None)
+
+    found = [(n, first(s, PLAIN, "all")) for n, (s, w, data) in runs.items() if data == "all" and w != PLAIN]
+    found += [(n, first(s, w, "all")) for n, (s, w, data) in runs.items() if data == "subset"]
+    found += [(n, first(s, PLAIN, "random")) for n, (s, w, data) in runs.items() if data == "subset" and w != PLAIN]
+    return [(run, baseline) for run, baseline in found if baseline is not None]
 
 
 def _dig(obj: Any, path: tuple[str, ...]) -> float | None:
@@ -106,7 +132,8 @@ def deer_tables(out: Path, seeds: list[int], students: list[str]) -> dict[str, A
     table7 = {name: {"seeds": len(per_seed[name][TABLE7[0]]),
                      **{c: mean_std(v) for c, v in per_seed[name].items()}}
               for name in [*names, *sorted(per_seed)] if name in per_seed}
-    return {"seeds": sorted(roots), "table1": table1, "table7": table7}
+    return {"seeds": sorted(roots), "columns": {"table1": list(TABLE1), "table7": list(TABLE7)}, "table1": table1,
+            "table7": table7}
 
 
 def markdown(tables: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from driftalign.config import StageConfig
 from driftalign.constants import Preset, Split
 from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig, bundled_pipeline, load_pipeline, validate_pipeline
-from driftalign.pipeline.runner import LEGACY_MARKER, MARKER, run_pipeline
+from driftalign.pipeline.runner import LEGACY_MARKER, MARKER, run_single
 
 
 class DemoConfig(StageConfig):
@@ -101,4 +101,4 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         if not ((out / MARKER).exists() or (out / LEGACY_MARKER).exists()):
             raise ConfigError(f"{out} exists and was not made by the demo; choose another --out")
         shutil.rmtree(out)
-    return run_pipeline(pipeline)
+    return run_single(pipeline)   # the demo pipeline has no seeds

@@ -27,9 +27,12 @@ from rich.table import Table
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
 from driftalign.pipeline.config import PipelineConfig, validate_pipeline
-from driftalign.pipeline.deer_tables import COMPARISONS, deer_tables
+from driftalign.metrics.aggregate import mean_std
+from driftalign.pipeline.deer_tables import comparisons, deer_tables
 from driftalign.pipeline.deer_tables import markdown as deer_markdown
-from driftalign.pipeline.summary import cell, mean_std
+from driftalign.pipeline.runner import prepare_out, run_single
+from driftalign.pipeline.stages import plan
+from driftalign.pipeline.summary import cell
 
 COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
 
@@ -110,9 +113,10 @@ def pooled_verdicts(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[st
 
 
 def deer_comparisons(out: Path, cfg: PipelineConfig, summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """DEER's ablations between RL runs (`deer_tables.COMPARISONS`), pooled over the seeds that have both."""
+    """DEER's ablations between the RL runs of `cfg` (`deer_tables.comparisons`), pooled over the seeds that have
+    both."""
     found = []
-    for run, baseline in COMPARISONS:
+    for run, baseline in comparisons(cfg.grpo):
         seeds = [seed for seed, summary in summaries.items() if {run, baseline} <= summary["students"].keys()]
         if seeds:
             found.append(pooled_verdict(out, cfg, run, baseline, seeds))
@@ -161,16 +165,17 @@ def markdown(table: dict[str, Any]) -> str:
 def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
     """Run the pipeline for every seed of `cfg.seeds`, then aggregate (module docstring)."""
     from driftalign.console import table_console
-    from driftalign.pipeline.runner import prepare_out, run_pipeline
 
-    console = console or table_console()
     assert cfg.seeds
+    for seed in cfg.seeds:                  # every seed's stage configs validated before anything runs
+        plan(with_seed(cfg, seed))
+    console = console or table_console()
     out = cfg.out.resolve()
     prepare_out(out)
     summaries = {}
     for seed in cfg.seeds:
         console.rule(f"seed {seed}")
-        summaries[seed] = run_pipeline(with_seed(cfg, seed), console)
+        summaries[seed] = run_single(with_seed(cfg, seed), console)
     table = {"seeds": list(cfg.seeds), "split": cfg.eval.split if cfg.eval else None,
              "synthetic": any(s["synthetic"] for s in summaries.values()), **aggregate(summaries),
              "verdicts": pooled_verdicts(out, cfg, summaries) if cfg.eval else []}

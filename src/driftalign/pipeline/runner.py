@@ -1,4 +1,7 @@
-"""`driftalign run PIPELINE.yaml`: run the planned stages in order, each only when it has to.
+"""One run of a pipeline (no `seeds` list): run the planned stages in order, each only when it has to.
+
+`driftalign run PIPELINE.yaml` is `driftalign.pipeline.run_pipeline`: this module's `run_single`, or with
+`seeds` `experiment.run_experiment`, which calls `run_single` once per seed.
 
 For every stage the runner computes a content hash (`stages.stage_hash`: its resolved config with
 paths relative to OUT, the hashes of the stages it reads, and the fingerprints of the user files
@@ -6,7 +9,7 @@ outside OUT it reads, `fingerprint`) and keeps a state file
 OUT/.driftalign/stages/NAME.json = {hash, status running|done, seconds}:
 
     state done, same hash, output present     -> skipped ("up to date"), unless an output is corrupt
-                                                 (`fingerprint.artefact_problem`: one notice, rerun)
+                                                 (`data.integrity.artefact_problem`: one notice, rerun)
     state running, same hash, resumable stage -> run again in place: the stage resumes itself
                                                  (trainers from their last checkpoint, collect and
                                                  generate from the rows they already have)
@@ -43,10 +46,10 @@ from rich.console import Console
 
 from driftalign.config import save_config
 from driftalign.console import table_console
+from driftalign.data.integrity import artefact_problem
 from driftalign.data.io import remove_leftovers, write_json
 from driftalign.errors import ConfigError
 from driftalign.pipeline.config import PipelineConfig
-from driftalign.pipeline.fingerprint import artefact_problem
 from driftalign.pipeline.stages import Stage, plan, stage_hash
 
 STATE_DIR = Path(".driftalign")
@@ -146,18 +149,14 @@ def run_stages(stages: list[Stage], out: Path, console: Console) -> dict[str, An
     return record
 
 
-def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
-    """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json). With
-    `seeds`, once per seed and aggregated (`pipeline.experiment`)."""
+def run_single(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
+    """Plan, run what has to run, summarise; returns the summary (also OUT/summary.json). One run: a pipeline
+    with `seeds` runs through `driftalign.pipeline.run_pipeline` (`experiment.run_experiment`)."""
     from driftalign.pipeline.summary import print_summary, summarize
 
-    console = console or table_console()
     if cfg.seeds:
-        from driftalign.pipeline.experiment import run_experiment, with_seed
-
-        for seed in cfg.seeds:              # every seed's stage configs validated before anything runs
-            plan(with_seed(cfg, seed))
-        return run_experiment(cfg, console)
+        raise ValueError(f"{cfg.source}: has seeds {cfg.seeds}; run it with driftalign.pipeline.run_pipeline")
+    console = console or table_console()
     stages = plan(cfg)                      # every stage config validated before anything runs
     out = cfg.out.resolve()
     prepare_out(out)
@@ -173,6 +172,8 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
         if report is not None:
             console.print(f"report: {report}", soft_wrap=True, highlight=False)
     return summary
+
+
 
 
 def _report(out: Path, console: Console) -> Path:

@@ -18,9 +18,7 @@ and a run of the commands one by one give the same outputs. Where each stage wri
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from driftalign.config import validation_message
 from driftalign.errors import ConfigError, DriftalignError
+from driftalign.hashing import file_digest, json_hash
 from driftalign.pipeline.config import PipelineConfig
 
 # keys a section may not set: the pipeline wires them from the other stages
@@ -80,7 +79,7 @@ def stage_hash(stage: Stage, upstream: dict[str, str], out: Path) -> str:
     inputs = input_fingerprints(config, out, own=[*stage.outputs, stage.done])
     if inputs:              # a run on the synthetic world (every path under OUT) keeps the hashes it had
         payload["inputs"] = inputs
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_hash(payload, default=str)[:16]
 
 
 def _build(config_cls: type[BaseModel], section: dict[str, Any] | None, where: str, **wired: Any) -> Any:
@@ -99,8 +98,8 @@ def _dump(config: BaseModel) -> dict[str, Any]:
     """The config a stage's hash covers. A field marked `json_schema_extra={"hashed_when_set": True}` (an option
     added after runs existed) is left out while at its default, so adding it reruns nothing already done."""
     data = config.model_dump(mode="json")
-    for name, field in type(config).model_fields.items():
-        if (field.json_schema_extra or {}).get("hashed_when_set") and getattr(config, name) == field.default:
+    for name, info in type(config).model_fields.items():
+        if (info.json_schema_extra or {}).get("hashed_when_set") and getattr(config, name) == info.default:
             data.pop(name, None)
     return data
 
@@ -109,7 +108,7 @@ def _file_digest(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return file_digest(path)[:16]
     except FileNotFoundError:
         raise ConfigError(f"teachers.file: {path} not found") from None
 
@@ -125,204 +124,296 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
         raise ConfigError(f"{cfg.source}: {validation_message(e)}") from None
 
 
+@dataclass
+class _Planning:
+    """What the stage planners share: each `_plan_*` reads what the stages before it planned and adds its own."""
+
+    cfg: PipelineConfig
+    out: Path                                                     # resolved OUT
+    data: Path                                                    # the dataset directory every stage reads
+    data_after: list[str] = field(default_factory=list)           # the stages that write it (world, collect)
+    stages: list[Stage] = field(default_factory=list)
+    trained: dict[str, Path] = field(default_factory=dict)        # stage name -> its final model directory
+    consensus_files: dict[str, Path] = field(default_factory=dict)    # consensus name -> its t+ file
+    consensus_stage: dict[str, str] = field(default_factory=dict)     # consensus name -> its stage's name
+    classifier: Path | None = None                                # the classifier stage's model
+    subset: Path | None = None                                    # the ddsample stage's subset
+
+    def after(self, *names: str) -> list[str]:
+        """A new stage's `after`: the data stages, then `names`."""
+        return [*self.data_after, *names]
+
+    def add(self, stage: Stage) -> None:
+        self.stages.append(stage)
+
+    def add_student(self, name: str, title: str, config: dict[str, Any], run: Callable[[], Any],
+                    after: list[str]) -> None:
+        """A stage training a student in OUT/NAME, complete once OUT/NAME/final is published."""
+        final = self.out / name / "final"
+        self.add(Stage(name, title, config, run, outputs=[self.out / name], done=final / "config.json", after=after,
+                       kind="student"))
+        self.trained[name] = final
+
+    def start(self, section: dict[str, Any], where: str) -> str:
+        """Pops a section's `from` (default spd): the trained student the stage starts from."""
+        start = section.pop("from", "spd")
+        if start not in self.trained:
+            raise ConfigError(f"{where}: from {start!r} is not a trained student of this pipeline")
+        return start
+
+
 def _plan(cfg: PipelineConfig) -> list[Stage]:
     out = cfg.out.resolve()
-    stages: list[Stage] = []
-    data_after: list[str] = []
+    p = _Planning(cfg, out, _data_dir(cfg, out))
+    for planner in (_plan_world, _plan_collect, _plan_drift, _plan_student, _plan_spd, _plan_spd_runs,
+                    _plan_consensus, _plan_apo, _plan_classifier, _plan_ddsample, _plan_grpo, _plan_eval):
+        planner(p)
+    return p.stages
 
-    # ---- data: the synthetic world or the user's dataset, then the teachers' trajectories ----------
+
+# ---- data: the synthetic world or the user's dataset, then the teachers' trajectories ----------------------
+
+
+def _data_dir(cfg: PipelineConfig, out: Path) -> Path:
     if cfg.data is not None:
         data = cfg.data.resolve()
         if not (data / "studies.jsonl").is_file():
             raise ConfigError(f"data: {data} has no studies.jsonl (not a dataset directory: see \"The dataset "
                               "directory\" in the README; `driftalign validate DIR` checks one)")
-    else:
-        if cfg.world is None:
-            raise ConfigError("give `data: DIR` (a dataset) or a `world:` section (the synthetic world)")
-        data = out / "world"
-        world = cfg.world
-        stages.append(Stage("world", "world (synthetic)", {"world": _dump(world)}, lambda: _world(world, data),
-                            outputs=[data], done=data / "studies.jsonl", resumable=False))
-        data_after = ["world"]
-    if cfg.teachers is not None:
-        teachers = cfg.teachers
-        if not teachers.simulated and teachers.file is None:
-            raise ConfigError("teachers: set `simulated: true` or `file: teachers.yaml`")
-        if teachers.simulated and cfg.data is not None:
-            raise ConfigError("teachers: the simulated teachers answer for the synthetic world only; "
-                              "give `file: teachers.yaml` for a user dataset")
-        from driftalign.teachers.collect import default_store_path
+        return data
+    if cfg.world is None:
+        raise ConfigError("give `data: DIR` (a dataset) or a `world:` section (the synthetic world)")
+    return out / "world"
 
-        ours = cfg.data is None   # never delete trajectories from a user's dataset: collect resumes there
-        outputs = [data / "trajectories.jsonl", default_store_path(data), out / "teacher_requests.jsonl",
-                   out / "teachers.yaml"] if ours else []
-        stages.append(Stage(
-            "collect", "collect (simulated teachers over HTTP)" if teachers.simulated else "collect",
-            {"teachers": _dump(teachers), "teachers_file": _file_digest(teachers.file)},
-            lambda: _collect(teachers, data, out), outputs=outputs, done=data / "trajectories.jsonl",
-            after=list(data_after)))
-        data_after = [*data_after, "collect"]
 
-    # ---- drift ----------------------------------------------------------------------------------------
-    if cfg.drift is not None:
-        from driftalign.drift.run import DriftConfig, run_drift
+def _plan_world(p: _Planning) -> None:
+    world, data = p.cfg.world, p.data
+    if p.cfg.data is not None or world is None:   # a user dataset (_data_dir: no dataset means a world)
+        return
+    p.add(Stage("world", "world (synthetic)", {"world": _dump(world)}, lambda: _world(world, data),
+                outputs=[data], done=data / "studies.jsonl", resumable=False))
+    p.data_after = ["world"]
 
-        drift = _build(DriftConfig, cfg.drift, "drift", data=data, out=out / "drift")
-        stages.append(Stage("drift", f"drift ({drift.split} split)", _dump(drift), lambda: run_drift(drift, print_tables=False),
-                            outputs=[out / "drift"], done=out / "drift" / "drift.json", after=list(data_after)))
 
-    # ---- the student, SPD (and the oracle), consensus, APO ----------------------------------------------
-    trained: dict[str, Path] = {}   # stage name -> its final model directory
-    if cfg.student is not None:
-        student = cfg.student
-        reads = {"data": str(cfg.data)} if cfg.data is not None else {}   # a user dataset: its text trains the tokenizer
-        stages.append(Stage("student", f"init-student ({student.preset})", {"student": _dump(student), **reads},
-                            lambda: _student(student, data, out / "student"), outputs=[out / "student"],
-                            done=out / "student" / "config.json", after=list(data_after), resumable=False))
-    student_dir = out / "student"
+def _plan_collect(p: _Planning) -> None:
+    teachers, data, out = p.cfg.teachers, p.data, p.out
+    if teachers is None:
+        return
+    if not teachers.simulated and teachers.file is None:
+        raise ConfigError("teachers: set `simulated: true` or `file: teachers.yaml`")
+    if teachers.simulated and p.cfg.data is not None:
+        raise ConfigError("teachers: the simulated teachers answer for the synthetic world only; "
+                          "give `file: teachers.yaml` for a user dataset")
+    from driftalign.teachers.collect import default_store_path
+
+    ours = p.cfg.data is None   # never delete trajectories from a user's dataset: collect resumes there
+    outputs = [data / "trajectories.jsonl", default_store_path(data), out / "teacher_requests.jsonl",
+               out / "teachers.yaml"] if ours else []
+    p.add(Stage("collect", "collect (simulated teachers over HTTP)" if teachers.simulated else "collect",
+                {"teachers": _dump(teachers), "teachers_file": _file_digest(teachers.file)},
+                lambda: _collect(teachers, data, out), outputs=outputs, done=data / "trajectories.jsonl",
+                after=p.after()))
+    p.data_after = p.after("collect")
+
+
+def _plan_drift(p: _Planning) -> None:
+    if p.cfg.drift is None:
+        return
+    from driftalign.drift.run import DriftConfig, run_drift
+
+    drift = _build(DriftConfig, p.cfg.drift, "drift", data=p.data, out=p.out / "drift")
+    p.add(Stage("drift", f"drift ({drift.split} split)", _dump(drift), lambda: run_drift(drift, print_tables=False),
+                outputs=[p.out / "drift"], done=p.out / "drift" / "drift.json", after=p.after()))
+
+
+# ---- the student, SPD (and the oracle), consensus, APO ------------------------------------------------------
+
+
+def _plan_student(p: _Planning) -> None:
+    student, data, out = p.cfg.student, p.data, p.out / "student"
+    if student is None:
+        return
+    # a user dataset: its text trains the tokenizer
+    reads = {"data": str(p.cfg.data)} if p.cfg.data is not None else {}
+    p.add(Stage("student", f"init-student ({student.preset})", {"student": _dump(student), **reads},
+                lambda: _student(student, data, out), outputs=[out], done=out / "config.json", after=p.after(),
+                resumable=False))
+
+
+def _spd_config(p: _Planning, section: dict[str, Any], where: str, name: str) -> Any:
+    """An SPDConfig from the student, training into OUT/NAME (resumed in place when interrupted)."""
     from driftalign.training.spd import SPDConfig
 
+    spd = _build(SPDConfig, section, where, model=p.out / "student", data=p.data, out=p.out / name)
+    spd.resume = True
+    return spd
+
+
+def _plan_spd(p: _Planning) -> None:
+    """spd, and the oracle: SPD on the reference reports (the `spd:` options, then its own)."""
+    cfg = p.cfg
+    if cfg.student is None:
+        return
     for name, section, extra in (("spd", cfg.spd, {}), ("oracle", cfg.oracle, {"targets": "reference"})):
-        if section is None or cfg.student is None:
+        if section is None:
             continue
         merged = {**(cfg.spd or {}), **section, **extra} if name == "oracle" else dict(section)
-        spd_cfg = _build(SPDConfig, merged, name, model=student_dir, data=data, out=out / name)
-        spd_cfg.resume = True
+        spd = _spd_config(p, merged, name, name)
         if name == "oracle":
             title = "oracle (SPD on the reference reports)"
         else:
-            title = "spd (reference reports)" if spd_cfg.targets == "reference" else f"spd ({spd_cfg.teachers} teachers)"
-        stages.append(Stage(name, title, _dump(spd_cfg), _runner(SPD_RUNNER, "run_spd", spd_cfg), outputs=[out / name],
-                            done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
-        trained[name] = out / name / "final"
+            title = "spd (reference reports)" if spd.targets == "reference" else f"spd ({spd.teachers} teachers)"
+        p.add_student(name, title, _dump(spd), _runner(SPD_RUNNER, "run_spd", spd), after=p.after("student"))
 
-    for name, section in (cfg.spd_runs or {}).items():
-        if cfg.student is None:
+
+def _plan_spd_runs(p: _Planning) -> None:
+    for name, section in (p.cfg.spd_runs or {}).items():
+        if p.cfg.student is None:
             raise ConfigError(f"spd_runs.{name}: needs a `student:` section")
-        run_cfg = _build(SPDConfig, {**(cfg.spd or {}), **section}, f"spd_runs.{name}", model=student_dir, data=data,
-                         out=out / name)
-        run_cfg.resume = True
-        stages.append(Stage(name, f"spd {name}", _dump(run_cfg), _runner(SPD_RUNNER, "run_spd", run_cfg), outputs=[out / name],
-                            done=out / name / "final" / "config.json", after=[*data_after, "student"], kind="student"))
-        trained[name] = out / name / "final"
+        spd = _spd_config(p, {**(p.cfg.spd or {}), **section}, f"spd_runs.{name}", name)
+        p.add_student(name, f"spd {name}", _dump(spd), _runner(SPD_RUNNER, "run_spd", spd), after=p.after("student"))
 
-    consensus_files: dict[str, Path] = {}   # consensus name -> its t+ file
-    consensus_stage: dict[str, str] = {}    # consensus name -> its stage's name
-    for cname, csection in cfg.consensus_runs().items():
-        from driftalign.consensus.run import MODEL_FREE_STRATEGIES, ConsensusConfig, run_consensus
 
-        strategy = csection.get("strategy", "model")
-        stage_name = "consensus" if cname == strategy and len(cfg.consensus_runs()) == 1 else f"consensus-{cname}"
-        named = all(isinstance(v, dict) for v in (cfg.consensus or {}).values())
-        where = f"consensus.{cname}" if named else "consensus"    # a named consensus run, or the one section
-        path = out / "consensus" / f"{cname}.jsonl"
-        wired: dict[str, Any] = {"data": data, "out": path}
-        after = list(data_after)
-        if strategy not in MODEL_FREE_STRATEGIES and "model" not in csection:   # model, hybrid, self-edit, self-select
-            if "spd" not in trained:
-                raise ConfigError(f"{where}: strategy {strategy!r} needs the SPD model (an `spd:` section)")
-            wired["model"], after = trained["spd"], [*after, "spd"]
-        ccfg = _build(ConsensusConfig, csection, where, **wired)
-        title = f"consensus ({strategy})" if cname == strategy else f"consensus {cname} ({strategy})"
-        stages.append(Stage(stage_name, title, _dump(ccfg),
-                            lambda ccfg=ccfg: run_consensus(ccfg),
-                            outputs=[path, path.with_name(path.stem + ".summary.json"), path.with_name(path.name + ".partial")],
-                            done=path, after=after))
-        consensus_files[cname], consensus_stage[cname] = path, stage_name
+def _plan_consensus(p: _Planning) -> None:
+    runs = p.cfg.consensus_runs()
+    named = all(isinstance(v, dict) for v in (p.cfg.consensus or {}).values())
+    for cname, csection in runs.items():   # a named consensus run, or the one section
+        _plan_one_consensus(p, cname, csection, f"consensus.{cname}" if named else "consensus", single=len(runs) == 1)
 
-    for name, section in (cfg.apo or {}).items():
+
+def _plan_one_consensus(p: _Planning, cname: str, csection: dict[str, Any], where: str, single: bool) -> None:
+    from driftalign.consensus.run import ConsensusConfig, run_consensus
+
+    strategy = csection.get("strategy", ConsensusConfig.model_fields["strategy"].default)
+    stage_name = "consensus" if cname == strategy and single else f"consensus-{cname}"
+    path = p.out / "consensus" / f"{cname}.jsonl"
+    wired: dict[str, Any] = {"data": p.data, "out": path}
+    after = p.after()
+    # the strategy alone decides whether it reads a model; asked before there is a model to validate with
+    if "model" not in csection and ConsensusConfig.strategy_needs_model(strategy):
+        if "spd" not in p.trained:
+            raise ConfigError(f"{where}: strategy {strategy!r} needs the SPD model (an `spd:` section)")
+        wired["model"], after = p.trained["spd"], p.after("spd")
+    ccfg = _build(ConsensusConfig, csection, where, **wired)
+    title = f"consensus ({strategy})" if cname == strategy else f"consensus {cname} ({strategy})"
+    p.add(Stage(stage_name, title, _dump(ccfg), lambda: run_consensus(ccfg),
+                outputs=[path, path.with_name(path.stem + ".summary.json"), path.with_name(path.name + ".partial")],
+                done=path, after=after))
+    p.consensus_files[cname], p.consensus_stage[cname] = path, stage_name
+
+
+def _plan_apo(p: _Planning) -> None:
+    for name, section in (p.cfg.apo or {}).items():
         section = dict(section)
-        t_plus = section.pop("t_plus", next(iter(consensus_files), None))
-        if "spd" not in trained or t_plus not in consensus_files:
+        t_plus = section.pop("t_plus", next(iter(p.consensus_files), None))
+        if "spd" not in p.trained or t_plus not in p.consensus_files:
             raise ConfigError(f"apo.{name}: APO needs an `spd:` section and a consensus "
                               f"({'t_plus ' + repr(t_plus) + ' is not one' if t_plus else 'a `consensus:` section'})")
         from driftalign.training.apo import APOConfig
 
-        section = {"reference_cache": str(out / "apo-reference-cache"), **section}
-        apo = _build(APOConfig, section, f"apo.{name}", model=trained["spd"], data=data, consensus=consensus_files[t_plus],
-                     out=out / name)
+        section = {"reference_cache": str(p.out / "apo-reference-cache"), **section}
+        apo = _build(APOConfig, section, f"apo.{name}", model=p.trained["spd"], data=p.data,
+                     consensus=p.consensus_files[t_plus], out=p.out / name)
         apo.resume = True
-        stages.append(Stage(name, f"apo {name} ({t_plus} t+, {apo.weights} weights)", {**_dump(apo), "t_plus": t_plus},
-                            _runner("driftalign.training.apo", "run_apo", apo), outputs=[out / name], done=out / name / "final" / "config.json",
-                            after=[*data_after, "spd", consensus_stage[t_plus]], kind="student"))
-        trained[name] = out / name / "final"
+        p.add_student(name, f"apo {name} ({t_plus} t+, {apo.weights} weights)", {**_dump(apo), "t_plus": t_plus},
+                      _runner("driftalign.training.apo", "run_apo", apo),
+                      after=p.after("spd", p.consensus_stage[t_plus]))
 
-    # ---- DEER: the report classifier, DDSampling and GRPO/DiTPO -------------------------------------------
-    classifier_dir: Path | None = None
-    if cfg.classifier is not None:
-        from driftalign.classifier.config import ClassifierTrainConfig
 
-        clf = _build(ClassifierTrainConfig, cfg.classifier, "classifier", data=data, out=out / "classifier")
+# ---- DEER: the report classifier, DDSampling and GRPO/DiTPO ---------------------------------------------------
 
-        def train_classifier(clf=clf) -> None:
-            from driftalign.classifier.train import run_classifier_train
 
-            run_classifier_train(clf)
+def _plan_classifier(p: _Planning) -> None:
+    if p.cfg.classifier is None:
+        return
+    from driftalign.classifier.config import ClassifierTrainConfig
 
-        stages.append(Stage("classifier", "classifier (CheXbert layout, on the rule labeler's labels)", _dump(clf),
-                            train_classifier, outputs=[out / "classifier"], done=out / "classifier" / "final",
-                            after=list(data_after), resumable=False))
-        classifier_dir = out / "classifier" / "final"
-    subset: Path | None = None
-    if cfg.ddsample is not None:
-        from driftalign.rl.ddsample import SUBSET_FILE, DDSampleConfig, run_ddsample
+    out = p.out / "classifier"
+    clf = _build(ClassifierTrainConfig, p.cfg.classifier, "classifier", data=p.data, out=out)
+    p.add(Stage("classifier", "classifier (CheXbert layout, on the rule labeler's labels)", _dump(clf),
+                _runner("driftalign.classifier.train", "run_classifier_train", clf), outputs=[out],
+                done=out / "final", after=p.after(), resumable=False))
+    p.classifier = out / "final"
 
-        section = dict(cfg.ddsample)
-        start = section.pop("from", "spd")
-        if start not in trained:
-            raise ConfigError(f"ddsample: from {start!r} is not a trained student of this pipeline")
-        dds = _build(DDSampleConfig, section, "ddsample", model=trained[start], data=data, out=out / "ddsample")
-        dds.resume = True
-        stages.append(Stage("ddsample", f"ddsample (from {start})", {**_dump(dds), "from": start},
-                            lambda: run_ddsample(dds), outputs=[out / "ddsample"],
-                            done=out / "ddsample" / SUBSET_FILE, after=[*data_after, start]))
-        subset = out / "ddsample" / SUBSET_FILE
-    for name, section in (cfg.grpo or {}).items():
-        from driftalign.training.grpo import DiTPOConfig
 
-        section = dict(section)
-        start = section.pop("from", "spd")
-        if start not in trained:
-            raise ConfigError(f"grpo.{name}: from {start!r} is not a trained student of this pipeline")
-        wired: dict[str, Any] = {"model": trained[start], "data": data, "out": out / name}
-        after = [*data_after, start]
-        if section.get("subset") == "ddsample":  # the ddsample stage's subset; absent or null: every study
-            if subset is None:
-                raise ConfigError(f"grpo.{name}: `subset: ddsample` needs a `ddsample:` section")
-            section.pop("subset")
-            wired["subset"], after = subset, [*after, "ddsample"]
-        elif "subset" in section and section["subset"] is None:        # explicit null: every study
-            section.pop("subset")
-        needs_classifier = section.get("token_weights") == "gradient" or section.get("labeler") == "classifier"
-        if needs_classifier and "classifier" not in section:
-            if classifier_dir is None:
-                raise ConfigError(f"grpo.{name}: gradient token weights / the classifier labeler need a "
-                                  "`classifier:` section (or `classifier: DIR` in the run)")
-            wired["classifier"], after = classifier_dir, [*after, "classifier"]
-        grpo = _build(DiTPOConfig, section, f"grpo.{name}", **wired)
+def _plan_ddsample(p: _Planning) -> None:
+    if p.cfg.ddsample is None:
+        return
+    from driftalign.rl.ddsample import SUBSET_FILE, DDSampleConfig, run_ddsample
+
+    section = dict(p.cfg.ddsample)
+    start = p.start(section, "ddsample")
+    out = p.out / "ddsample"
+    dds = _build(DDSampleConfig, section, "ddsample", model=p.trained[start], data=p.data, out=out)
+    dds.resume = True
+    p.add(Stage("ddsample", f"ddsample (from {start})", {**_dump(dds), "from": start}, lambda: run_ddsample(dds),
+                outputs=[out], done=out / SUBSET_FILE, after=p.after(start)))
+    p.subset = out / SUBSET_FILE
+
+
+def _plan_grpo(p: _Planning) -> None:
+    if not p.cfg.grpo:
+        return
+    from driftalign.training.grpo import DiTPOConfig
+
+    for name, section in (p.cfg.grpo or {}).items():
+        where, section = f"grpo.{name}", dict(section)
+        start = p.start(section, where)
+        wired: dict[str, Any] = {"model": p.trained[start], "data": p.data, "out": p.out / name}
+        after = [*p.after(start), *_wire_subset(p, section, wired, where), *_wire_classifier(p, section, wired, where)]
+        grpo = _build(DiTPOConfig, section, where, **wired)
         grpo.resume = True
-        stages.append(Stage(name, f"grpo {name} ({grpo.token_weights} token weights, from {start})",
-                            {**_dump(grpo), "from": start}, _runner("driftalign.training.grpo_trainer", "run_grpo", grpo), outputs=[out / name],
-                            done=out / name / "final" / "config.json", after=after, kind="student"))
-        trained[name] = out / name / "final"
-
-    # ---- eval of every trained student ------------------------------------------------------------------
-    if cfg.eval is not None:
-        for name, model in trained.items():
-            stages.append(_eval_stage(cfg, name, model, data, out, data_after))
-    return stages
+        p.add_student(name, f"grpo {name} ({grpo.token_weights} token weights, from {start})",
+                      {**_dump(grpo), "from": start}, _runner("driftalign.training.grpo_trainer", "run_grpo", grpo),
+                      after=after)
 
 
-def _eval_stage(cfg: PipelineConfig, name: str, model: Path, data: Path, out: Path, data_after: list[str]) -> Stage:
+def _wire_subset(p: _Planning, section: dict[str, Any], wired: dict[str, Any], where: str) -> list[str]:
+    """`subset: ddsample` -> the ddsample stage's subset (the stage it then reads); absent or null: every study."""
+    if section.get("subset") == "ddsample":
+        if p.subset is None:
+            raise ConfigError(f"{where}: `subset: ddsample` needs a `ddsample:` section")
+        section.pop("subset")
+        wired["subset"] = p.subset
+        return ["ddsample"]
+    if "subset" in section and section["subset"] is None:        # explicit null: every study
+        section.pop("subset")
+    return []
+
+
+def _wire_classifier(p: _Planning, section: dict[str, Any], wired: dict[str, Any], where: str) -> list[str]:
+    """A run that needs a report classifier and names none reads the classifier stage's (the stage it then reads)."""
+    from driftalign.training.grpo import DiTPOConfig
+
+    if "classifier" in section or not DiTPOConfig.options_need_classifier(section):
+        return []
+    if p.classifier is None:
+        raise ConfigError(f"{where}: gradient token weights / the classifier labeler need a "
+                          "`classifier:` section (or `classifier: DIR` in the run)")
+    wired["classifier"] = p.classifier
+    return ["classifier"]
+
+
+# ---- eval of every trained student --------------------------------------------------------------------------
+
+
+def _plan_eval(p: _Planning) -> None:
+    if p.cfg.eval is None:
+        return
+    for name, model in p.trained.items():
+        p.add(_eval_stage(p, name, model))
+
+
+def _eval_stage(p: _Planning, name: str, model: Path) -> Stage:
     from driftalign.generation.generate import GenerateConfig
     from driftalign.metrics.run import EvalConfig
 
-    e = cfg.eval
+    e = p.cfg.eval
     assert e is not None
-    pred, metrics = out / "preds" / f"{name}.jsonl", out / "eval" / f"{name}.json"
-    gen = GenerateConfig(model=model, data=data, out=pred, split=e.split, batch_size=e.batch_size,
+    pred, metrics = p.out / "preds" / f"{name}.jsonl", p.out / "eval" / f"{name}.json"
+    gen = GenerateConfig(model=model, data=p.data, out=pred, split=e.split, batch_size=e.batch_size,
                          max_new_tokens=e.max_new_tokens)
-    ev = EvalConfig(pred=pred, data=data, split=e.split, json=metrics, nlg=e.nlg, meteor=e.meteor)
+    ev = EvalConfig(pred=pred, data=p.data, split=e.split, json=metrics, nlg=e.nlg, meteor=e.meteor)
 
     def go() -> None:
         from driftalign.generation.generate import run_generate
@@ -332,7 +423,7 @@ def _eval_stage(cfg: PipelineConfig, name: str, model: Path, data: Path, out: Pa
         run_eval(ev)
 
     return Stage(f"eval-{name}", f"eval {name}", {"generate": _dump(gen), "eval": _dump(ev)}, go,
-                 outputs=[pred, metrics], done=metrics, after=[*data_after, name])
+                 outputs=[pred, metrics], done=metrics, after=p.after(name))
 
 
 def _runner(module: str, function: str, config: Any) -> Callable[[], Any]:

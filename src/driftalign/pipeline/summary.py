@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -23,16 +22,8 @@ from driftalign.pipeline.config import PipelineConfig
 from driftalign.pipeline.stages import Stage
 
 
-def mean_std(values: list[float | None]) -> list[float | None]:
-    """[mean, std (ddof 1)] of the values that are not None (std 0 for one value; [None, None] for none)."""
-    v = [x for x in values if x is not None]
-    if not v:
-        return [None, None]
-    return [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0]
-
-
 def cell(ms: list[float | None], digits: int = 3) -> str:
-    """'mean ± std' of a `mean_std` pair, '-' when there is none."""
+    """'mean ± std' of a `metrics.aggregate.mean_std` pair, '-' when there is none."""
     mean, std = ms
     return "-" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 

@@ -1,10 +1,12 @@
 """`build_report(run_dir)`: one self-contained HTML file describing a finished run (`driftalign report`).
 
-    collect.py    what the run directory holds -> typed records (RunContents)
+    collect.py    what the run directory holds -> typed records (records.py: RunContents)
     examples.py   a few test studies side by side, drift errors marked (the APO paper's Fig. 1b)
     figures.py    the training curves, what APO learns while it trains (the drift figures are the PNGs
                   `driftalign drift` wrote)
-    html.py       the page: tables in the paper's layouts, inline CSS, inline base64 PNGs, no script
+    sections.py   the sections as data: tables in the paper's layouts, of typed rows and cells (tables.py)
+    html.py       the page: figures (inline base64 PNGs), examples, headline, drawn by one autoescaped
+                  Jinja2 template with the page's markup and CSS (resources/report/report.html.j2), no script
 
 Anything the run lacks is skipped with a short note; a directory with no stage output at all is a
 `RunDirError`. The file is written atomically (`data.io.atomic_write`).

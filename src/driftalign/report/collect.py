@@ -1,9 +1,8 @@
-"""What a finished run directory holds, read into typed records for the HTML report.
+"""What a finished run directory holds, read into typed records (`records.py`) for the HTML report.
 
 A run directory is whatever the stages wrote into one folder: `driftalign demo`'s layout
 (`summary.json`, `eval/`, `preds/`, `drift/`, `consensus/`, `world/`, one folder per trained model),
-a multi-seed experiment's (`experiment.json` + `seed-N/` runs of `driftalign run` with `seeds:`, or the
-earlier `table.json` + `settings.json` + `seed<N>/{metrics,predictions,world,...}`), or
+a multi-seed run's (`experiment.json` + `seed-N/` runs of `driftalign run` with `seeds:`), or
 a folder a user filled by hand with `driftalign drift --out`, `eval --json`, `ddsample`, `grpo`, a
 benchmark's `--json`. Files are recognised by their content (the stable keys each stage writes),
 not by where they sit, within a few directory levels; model weights, images and checkpoints are
@@ -27,8 +26,33 @@ from typing import Any
 
 import yaml
 
+from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import read_jsonl
+from driftalign.drift.errors import ERROR_KINDS
 from driftalign.errors import DatasetError, DriftalignError
+from driftalign.metrics.aggregate import mean_std
+from driftalign.report.records import (
+    Benchmark,
+    ConsensusOutputs,
+    DDSampleOutputs,
+    DeerTables,
+    DriftOutputs,
+    Experiment,
+    GRPOOutputs,
+    Interval,
+    PooledComparison,
+    RunContents,
+    SeedRow,
+    SeedTable,
+    SeedTableRow,
+    StudentEval,
+    TrainingLog,
+    read_mean_std,
+    summary_verdicts,
+)
+
+__all__ = ["RunContents", "RunDirError", "StudentEval", "TrainingLog", "collect_run", "describe_model",
+           "read_experiment", "summary_verdicts"]
 
 CONFIG_FILE = "driftalign_config.yaml"
 RUN_CONFIG_FILES = ("pipeline.yaml", CONFIG_FILE)   # the run's own config: `driftalign run` / the earlier demo
@@ -42,8 +66,6 @@ SKIP_DIRS = frozenset({"images", "final", "adapter", "reference_cache", "apo-ref
 # `driftalign drift`'s figures, in the order the report shows them (drift/plots.py PLOT_FILES, by importance)
 PLOT_ORDER = ("drift_per_teacher.png", "drift_finding_accuracy.png", "drift_kappa.png", "drift_steps.png")
 PREDICTION_DIRS = frozenset({"preds", "predictions", "pred"})
-SPLIT_PREFERENCE = ("test", "val", "external", "train", "all")
-KIND_ORDER = ("oracle", "sft", "spd", "apo", "grpo", "other")   # rows of the students' table, top to bottom
 
 
 class RunDirError(DriftalignError):
@@ -52,125 +74,6 @@ class RunDirError(DriftalignError):
 
 EXPECTED = ("summary.json (driftalign run / demo), experiment.json (a multi-seed run), eval/*.json (driftalign eval "
             "--json), drift/drift.json (driftalign drift), a ddsample or grpo output directory, or a bench_*.json")
-
-
-# ---- records -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StudentEval:
-    """One `driftalign eval --json` result: a model's generated reports scored on one split."""
-
-    name: str                  # run name, e.g. "spd", "apo-uniform", "seed0/spd-all"
-    label: str                 # what the model is, read from its training config ("SPD (all teachers)")
-    split: str
-    metrics: dict[str, Any]
-    path: Path
-    preds: Path | None         # the PRED.jsonl it scored, when found
-    oracle: bool               # SPD on the reference reports: the ceiling row
-    dataset: Path | None       # the dataset its model was trained on (from its config), when known
-    kind: str = "other"        # oracle | sft | spd | apo | grpo | other (table order)
-
-
-@dataclass(frozen=True)
-class DriftOutputs:
-    dir: Path
-    report: dict[str, Any]     # drift.json
-    plots: tuple[Path, ...]
-
-
-@dataclass(frozen=True)
-class ConsensusOutputs:
-    path: Path                 # CONSENSUS.jsonl
-    summary: dict[str, Any]    # its .summary.json (strategy, rows, quality)
-
-    @property
-    def strategy(self) -> str:
-        return str(self.summary.get("strategy", "?"))
-
-
-@dataclass(frozen=True)
-class TrainingLog:
-    name: str                  # the stage's output directory, relative to the run
-    path: Path
-    rows: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class DDSampleOutputs:
-    dir: Path
-    summary: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class GRPOOutputs:
-    dir: Path
-    data: dict[str, Any]       # grpo_data.json
-    config: dict[str, Any] | None
-    log: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    path: Path
-    rows: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One paired-bootstrap comparison of the run summary: did `run` beat `baseline` on this run?"""
-
-    run: str
-    baseline: str
-    beat: bool
-    avg_accuracy: dict[str, float]
-    clinical_f1: dict[str, float] | None
-    drift_errors_per_100: dict[str, float]
-
-
-def summary_verdicts(summary: dict[str, Any] | None) -> list[Verdict]:
-    """The verdicts of a run summary, in either layout (`verdicts` of `driftalign run`, `apo_vs_spd` before)."""
-    if not summary:
-        return []
-    out = []
-    for v in summary.get("verdicts") or summary.get("apo_vs_spd") or []:
-        if not isinstance(v, dict):
-            continue
-        out.append(Verdict(run=str(v.get("run", "?")), baseline=str(v.get("baseline", "spd")),
-                           beat=bool(v.get("beat_baseline", v.get("beat_spd", False))),
-                           avg_accuracy=v.get("avg_accuracy") or {}, clinical_f1=v.get("clinical_f1"),
-                           drift_errors_per_100=v.get("drift_errors_per_100") or {}))
-    return out
-
-
-@dataclass
-class RunContents:
-    """Everything `collect_run` found; absent pieces are None / empty and explained in `notes`."""
-
-    run_dir: Path
-    synthetic: bool
-    synthetic_source: str                    # what decided `synthetic`
-    dataset: Path | None                     # the dataset directory the examples are drawn from
-    demo_summary: dict[str, Any] | None = None      # OUT/summary.json of `driftalign run` / `demo`
-    run_config: dict[str, Any] | None = None       # OUT/pipeline.yaml (or the earlier demo's config)
-    experiment: dict[str, Any] | None = None   # a multi-seed table, in table.json's shape (`normalize_experiment`)
-    experiment_settings: dict[str, Any] | None = None
-    students: list[StudentEval] = field(default_factory=list)
-    drift: DriftOutputs | None = None
-    consensus: list[ConsensusOutputs] = field(default_factory=list)
-    training: list[TrainingLog] = field(default_factory=list)
-    ddsample: list[DDSampleOutputs] = field(default_factory=list)
-    grpo: list[GRPOOutputs] = field(default_factory=list)
-    benchmarks: list[Benchmark] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def students_by_split(self) -> dict[str, list[StudentEval]]:
-        """Students grouped by split, the test split first, oracle rows first within a split."""
-        groups: dict[str, list[StudentEval]] = {}
-        for s in self.students:
-            groups.setdefault(s.split, []).append(s)
-        order = sorted(groups, key=lambda sp: (SPLIT_PREFERENCE.index(sp) if sp in SPLIT_PREFERENCE else 99, sp))
-        return {sp: sorted(groups[sp], key=lambda s: (KIND_ORDER.index(s.kind), s.name)) for sp in order}
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -232,11 +135,9 @@ def _is_demo_summary(obj: Any) -> bool:
 
 
 def _is_experiment(obj: Any) -> bool:
-    """table.json of the earlier APO experiment script, or experiment.json of `driftalign run` with `seeds:`."""
-    if not isinstance(obj, dict):
-        return False
-    return ({"students", "teachers", "seeds_per_row"} <= obj.keys()
-            or ({"seeds", "students", "verdicts", "inherited_gap"} <= obj.keys() and isinstance(obj["students"], dict)))
+    """experiment.json of `driftalign run` with `seeds:`."""
+    return (isinstance(obj, dict) and {"seeds", "students", "verdicts", "inherited_gap"} <= obj.keys()
+            and isinstance(obj["students"], dict))
 
 
 def _is_ddsample(obj: Any) -> bool:
@@ -295,7 +196,7 @@ def _consensus_strategy(cfg: dict[str, Any], run_dir: Path) -> str | None:
 
 
 def describe_model(name: str, cfg: dict[str, Any] | None, run_dir: Path) -> tuple[str, str]:
-    """(label, kind) of a trained model from its saved config; kind is one of KIND_ORDER.
+    """(label, kind) of a trained model from its saved config; kind is one of records.KIND_ORDER.
     An SPD on the reference reports is the ceiling ("oracle") when its run is named oracle* (the
     pipeline's oracle stage), otherwise an SFT baseline (DEER's start, `spd` in deer.yaml).
     Without a config the label is the run name (kind "oracle" when the name says so)."""
@@ -384,154 +285,223 @@ def _synthetic(dataset: Path | None, flags: list[bool]) -> tuple[bool, str]:
     return any(flags), "the `synthetic` flags of the stage outputs (no dataset directory found)"
 
 
+# ---- the walk -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    """The stage outputs one walk of the run directory found, by kind."""
+
+    evals: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    preds: dict[Path, str] = field(default_factory=dict)
+    drift: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    consensus: list[ConsensusOutputs] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+    ddsample: list[DDSampleOutputs] = field(default_factory=list)
+    grpo: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    benchmarks: list[Benchmark] = field(default_factory=list)
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None       # OUT/summary.json of `driftalign run` / `demo`
+    experiment: dict[str, Any] | None = None    # OUT/experiment.json of a multi-seed run
+    flags: list[bool] = field(default_factory=list)
+
+    def any_output(self) -> bool:
+        return bool(self.evals or self.drift or self.experiment or self.summary or self.ddsample or self.grpo
+                    or self.benchmarks)
+
+
+def _classify_json(found: _Found, path: Path, obj: Any, run_dir: Path) -> None:
+    """File one parsed JSON under the stage output it is (by its keys), or nowhere."""
+    if isinstance(obj, dict) and isinstance(obj.get("synthetic"), bool):
+        found.flags.append(obj["synthetic"])
+    if _is_eval(obj):
+        found.evals.append((path, obj))
+    elif _is_drift(obj):
+        found.drift.append((path, obj))
+    elif _is_experiment(obj) and path.parent == run_dir:
+        found.experiment = obj
+    elif _is_demo_summary(obj) and path.parent == run_dir:
+        found.summary = obj
+    elif _is_ddsample(obj):
+        found.ddsample.append(DDSampleOutputs(path.parent, obj))
+    elif _is_consensus_summary(obj) and path.name.endswith(".summary.json"):
+        jsonl = path.with_name(path.name.removesuffix(".summary.json") + ".jsonl")
+        if jsonl.is_file():
+            found.consensus.append(ConsensusOutputs(jsonl, obj))
+    elif path.name == "grpo_data.json" and isinstance(obj, dict):
+        found.grpo.append((path, obj))
+    elif path.name.startswith("bench") and (rows := _benchmark_rows(obj)) is not None:
+        found.benchmarks.append(Benchmark(path, tuple(rows)))
+
+
+def _scan(run_dir: Path) -> _Found:
+    found = _Found()
+    for path in _walk(run_dir):
+        if path.suffix == ".jsonl":
+            if path.name == "trainer_log.jsonl":
+                found.logs.append(path)
+            elif {path.parent.name, path.parent.parent.name} & PREDICTION_DIRS and _looks_like_predictions(path):
+                found.preds[path] = path.stem
+        elif path.name == CONFIG_FILE:
+            if (cfg := _load_yaml(path)) is not None:
+                found.configs.append(cfg)
+        elif path.suffix == ".json" and not path.name.endswith(".key.json"):
+            if (obj := _load_json(path)) is not None:
+                _classify_json(found, path, obj, run_dir)
+    return found
+
+
+def _students(found: _Found, run_dir: Path) -> list[StudentEval]:
+    students = []
+    for path, obj in found.evals:
+        split = str(obj.get("split", "test"))
+        name = _run_name(path, run_dir, split)
+        cfg = _model_config(path, run_dir)
+        label, kind = describe_model(name, cfg, run_dir)
+        dataset = (_resolve(cfg.get("data"), run_dir) if cfg else None) or _nearest_world(path, run_dir)
+        students.append(StudentEval(name=name, label=label, split=split, metrics=obj, path=path,
+                                    preds=_predictions_for(path, split, found.preds), oracle=kind == "oracle",
+                                    dataset=dataset, kind=kind))
+    return students
+
+
+def _drift(found: _Found, run_dir: Path, notes: list[str]) -> DriftOutputs | None:
+    """The drift.json nearest the run directory, with the PNGs next to it (PLOT_ORDER first)."""
+    if not found.drift:
+        return None
+    path, obj = min(found.drift, key=lambda d: len(d[0].relative_to(run_dir).parts))
+    plots = tuple(sorted(path.parent.glob("*.png"), key=lambda p: (PLOT_ORDER.index(p.name) if p.name in PLOT_ORDER
+                                                                    else len(PLOT_ORDER), p.name)))
+    if len(found.drift) > 1:
+        notes.append(f"{len(found.drift)} drift.json files found; showing {path.relative_to(run_dir)}")
+    return DriftOutputs(path.parent, obj, plots)
+
+
+def _training(found: _Found, run_dir: Path) -> list[TrainingLog]:
+    logs = []
+    for path in found.logs:
+        rows = tuple(_jsonl_rows(path))
+        if rows:
+            logs.append(TrainingLog(str(path.parent.relative_to(run_dir)), path, rows))
+    return logs
+
+
+def _grpo(found: _Found, training: list[TrainingLog]) -> list[GRPOOutputs]:
+    out = []
+    for path, data in found.grpo:
+        log = next((t.rows for t in training if t.path.parent == path.parent), ())
+        out.append(GRPOOutputs(path.parent, data, _load_yaml(path.parent / CONFIG_FILE), log))
+    return out
+
+
+def _run_config(run_dir: Path) -> dict[str, Any] | None:
+    for name in RUN_CONFIG_FILES:
+        if (run_dir / name).is_file():
+            return _load_yaml(run_dir / name)
+    return None
+
+
 def collect_run(run_dir: str | Path) -> RunContents:
     """Read every stage output under `run_dir` (module docstring). Raises RunDirError if there is none."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory; expected a driftalign run directory holding {EXPECTED}")
-    evals: list[tuple[Path, dict[str, Any]]] = []
-    preds: dict[Path, str] = {}
-    drift: list[tuple[Path, dict[str, Any]]] = []
-    consensus: list[ConsensusOutputs] = []
-    logs: list[Path] = []
-    ddsample: list[DDSampleOutputs] = []
-    grpo_files: list[tuple[Path, dict[str, Any]]] = []
-    benchmarks: list[Benchmark] = []
-    configs: list[dict[str, Any]] = []
-    demo_summary = experiment = None
-    flags: list[bool] = []
-
-    for path in _walk(run_dir):
-        if path.suffix == ".jsonl":
-            if path.name == "trainer_log.jsonl":
-                logs.append(path)
-            elif {path.parent.name, path.parent.parent.name} & PREDICTION_DIRS and _looks_like_predictions(path):
-                preds[path] = path.stem
-            continue
-        if path.name == CONFIG_FILE:
-            if (cfg := _load_yaml(path)) is not None:
-                configs.append(cfg)
-            continue
-        if path.suffix != ".json" or path.name.endswith(".key.json"):
-            continue
-        obj = _load_json(path)
-        if obj is None:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("synthetic"), bool):
-            flags.append(obj["synthetic"])
-        if _is_eval(obj):
-            evals.append((path, obj))
-        elif _is_drift(obj):
-            drift.append((path, obj))
-        elif _is_experiment(obj) and path.parent == run_dir:
-            experiment = obj
-        elif _is_demo_summary(obj) and path.parent == run_dir:
-            demo_summary = obj
-        elif _is_ddsample(obj):
-            ddsample.append(DDSampleOutputs(path.parent, obj))
-        elif _is_consensus_summary(obj) and path.name.endswith(".summary.json"):
-            jsonl = path.with_name(path.name.removesuffix(".summary.json") + ".jsonl")
-            if jsonl.is_file():
-                consensus.append(ConsensusOutputs(jsonl, obj))
-        elif path.name == "grpo_data.json" and isinstance(obj, dict):
-            grpo_files.append((path, obj))
-        elif path.name.startswith("bench") and (rows := _benchmark_rows(obj)) is not None:
-            benchmarks.append(Benchmark(path, tuple(rows)))
-
-    found = evals or drift or experiment or demo_summary or ddsample or grpo_files or benchmarks
-    if not found:
+    found = _scan(run_dir)
+    if not found.any_output():
         raise RunDirError(f"{run_dir}: not a driftalign run directory; expected {EXPECTED}")
-
-    dataset = _find_dataset(run_dir, configs)
-    synthetic, source = _synthetic(dataset, flags)
+    dataset = _find_dataset(run_dir, found.configs)
+    synthetic, source = _synthetic(dataset, found.flags)
     contents = RunContents(run_dir=run_dir, synthetic=synthetic, synthetic_source=source, dataset=dataset,
-                           demo_summary=demo_summary, experiment=experiment, consensus=consensus,
-                           ddsample=ddsample, benchmarks=benchmarks)
-    for name in RUN_CONFIG_FILES:
-        if (run_dir / name).is_file():
-            contents.run_config = _load_yaml(run_dir / name)
-            break
-    for path, obj in evals:
-        split = str(obj.get("split", "test"))
-        name = _run_name(path, run_dir, split)
-        cfg = _model_config(path, run_dir)
-        label, kind = describe_model(name, cfg, run_dir)
-        contents.students.append(StudentEval(
-            name=name, label=label, split=split, metrics=obj, path=path,
-            preds=_predictions_for(path, split, preds), oracle=kind == "oracle",
-            dataset=(_resolve(cfg.get("data"), run_dir) if cfg else None) or _nearest_world(path, run_dir), kind=kind))
-
-    if experiment is not None:
-        if "seeds_per_row" not in experiment:
-            contents.experiment = normalize_experiment(experiment, run_dir, contents.students)
-        settings = _load_json(run_dir / "settings.json")
-        contents.experiment_settings = settings if isinstance(settings, dict) else contents.experiment.get("settings")
-
-    if drift:
-        path, obj = min(drift, key=lambda d: len(d[0].relative_to(run_dir).parts))
-        plots = tuple(sorted(path.parent.glob("*.png"), key=lambda p: (PLOT_ORDER.index(p.name) if p.name in PLOT_ORDER
-                                                                        else len(PLOT_ORDER), p.name)))
-        contents.drift = DriftOutputs(path.parent, obj, plots)
-        if len(drift) > 1:
-            contents.notes.append(f"{len(drift)} drift.json files found; showing {path.relative_to(run_dir)}")
-
-    for path in logs:
-        rows = tuple(_jsonl_rows(path))
-        if rows:
-            contents.training.append(TrainingLog(str(path.parent.relative_to(run_dir)), path, rows))
-
-    for path, data in grpo_files:
-        log = next((t.rows for t in contents.training if t.path.parent == path.parent), ())
-        contents.grpo.append(GRPOOutputs(path.parent, data, _load_yaml(path.parent / CONFIG_FILE), log))
+                           verdicts=summary_verdicts(found.summary), consensus=found.consensus,
+                           ddsample=found.ddsample, benchmarks=found.benchmarks, run_config=_run_config(run_dir))
+    if found.summary is not None:
+        contents.timings = dict(found.summary.get("timings_s") or {})
+    contents.students = _students(found, run_dir)
+    if found.experiment is not None:
+        contents.experiment = read_experiment(found.experiment, run_dir, contents.students)
+    contents.drift = _drift(found, run_dir, contents.notes)
+    contents.training = _training(found, run_dir)
+    contents.grpo = _grpo(found, contents.training)
     return contents
 
 
-# ---- multi-seed tables ---------------------------------------------------------------------------------
+# ---- a multi-seed run: experiment.json ------------------------------------------------------------------
 
-# experiment.json column -> the key of the same cell in table.json's rows
-_EXPERIMENT_KEYS = {"clin. F1": "clinical_f1", "drift err/100": "err/total"}
+# experiment.json's columns of a student (`pipeline.experiment.COLUMNS`): accuracy per finding and average
+ACCURACY_COLUMNS = (*MSCXRT_FINDINGS.values(), "Avg.")
 _SEED_DIR = re.compile(r"seed-?\d+$")
 
 
-def _mean_std(values: list[float]) -> list[float]:
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
-    return [mean, var ** 0.5]
-
-
-def normalize_experiment(obj: dict[str, Any], run_dir: Path, students: list[StudentEval]) -> dict[str, Any]:
-    """experiment.json of `driftalign run` with `seeds:` in table.json's shape: rows with the paper's cells as
-    [mean, std], a label from the first seed's training config, the drift errors by kind averaged over the
-    seeds' eval JSONs (experiment.json keeps only the total), the pooled verdicts as `bootstrap` rows."""
-    seeds = list(obj.get("seeds") or [])
-    split = obj.get("split") or "test"
+def _seed_evals(students: list[StudentEval], split: str) -> dict[str, list[StudentEval]]:
+    """The seeds' eval results of each run name ("seed-0/spd" -> "spd")."""
     per_seed: dict[str, list[StudentEval]] = {}
     for s in students:
         parts = s.name.split("/")
         if s.split == split and len(parts) == 2 and _SEED_DIR.match(parts[0]):
             per_seed.setdefault(parts[1], []).append(s)
-    rows = []
-    for name, cells in obj["students"].items():
-        cfg = next((c for seed in seeds for d in (f"seed-{seed}", f"seed{seed}")
-                    if (c := _load_yaml(run_dir / d / name / CONFIG_FILE)) is not None), None)
-        label, kind = describe_model(name, cfg, run_dir)
-        row: dict[str, Any] = {"name": label if label == name else f"{label} [{name}]", "kind": kind}
-        for col, pair in cells.items():
-            row[_EXPERIMENT_KEYS.get(col, col)] = pair
-        evals = per_seed.get(name, [])
-        row["seeds"] = cells.get("seeds") or len(evals) or len(seeds)
-        for k in ("invented", "wrong_side", "overgeneralisation", "wrong_location", "sign"):
-            values = [v for e in evals if isinstance(v := (e.metrics.get("drift_errors") or {}).get(k), (int, float))]
-            if values:
-                row[f"err/{k}"] = _mean_std(values)
-        rows.append(row)
-    deer = obj.get("deer") if isinstance(obj.get("deer"), dict) else None
-    bootstrap = []
-    # the pooled verdicts, then DEER's ablations between RL runs (same shape)
-    for v in [*(obj.get("verdicts") or []), *((deer or {}).get("comparisons") or [])]:
-        seeds_of = v.get("seeds")
-        seeds_txt = ",".join(map(str, seeds_of)) if isinstance(seeds_of, list) else str(seeds_of or "")
-        bootstrap.append({"name": f"{v.get('run')} − {v.get('baseline')} (pooled)", "seeds": seeds_txt,
-                          **{k: v.get(k) for k in ("avg_accuracy", "clinical_f1", "drift_errors_per_100")}})
-    return {"synthetic": obj.get("synthetic"), "settings": {"seeds": seeds, "split": split}, "students": rows,
-            "teachers": [], "inherited_gap": obj.get("inherited_gap"), "bootstrap": bootstrap, "deer": deer}
+    return per_seed
+
+
+def _seed_row(name: str, cells: dict[str, Any], evals: list[StudentEval], seeds: list[Any],
+              run_dir: Path) -> SeedRow:
+    """One student of experiment.json, labelled from the first seed's training config; the drift errors by kind
+    averaged over the seeds' eval JSONs (experiment.json keeps only the total)."""
+    cfg = next((c for seed in seeds for d in (f"seed-{seed}", f"seed{seed}")
+                if (c := _load_yaml(run_dir / d / name / CONFIG_FILE)) is not None), None)
+    label, kind = describe_model(name, cfg, run_dir)
+    by_kind = {}
+    for k in ERROR_KINDS:
+        values = [v for e in evals if isinstance(v := (e.metrics.get("drift_errors") or {}).get(k), (int, float))]
+        if values:
+            by_kind[k] = read_mean_std(mean_std(values))
+    return SeedRow(name=name, label=label if label == name else f"{label} [{name}]", kind=kind,
+                   seeds=cells.get("seeds") or len(evals) or len(seeds),
+                   accuracy=tuple(read_mean_std(cells.get(c)) for c in ACCURACY_COLUMNS),
+                   clinical_f1=read_mean_std(cells.get("clin. F1")),
+                   drift_total=read_mean_std(cells.get("drift err/100")), drift_by_kind=by_kind)
+
+
+def _pooled(v: dict[str, Any]) -> PooledComparison:
+    seeds = v.get("seeds")
+    return PooledComparison(run=str(v.get("run")), baseline=str(v.get("baseline")),
+                            seeds=",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds or ""),
+                            avg_accuracy=Interval.read(v.get("avg_accuracy")),
+                            clinical_f1=Interval.read(v.get("clinical_f1")),
+                            drift_errors_per_100=Interval.read(v.get("drift_errors_per_100")))
+
+
+def _seed_table(rows: Any, columns: Any) -> SeedTable:
+    """A DEER layout: {name: {"seeds": n, column: [mean, std]}}; the columns as the pipeline wrote them (`columns`),
+    or, in an experiment.json written before it wrote them, the rows' own keys in order."""
+    rows = rows if isinstance(rows, dict) else {}
+    if not isinstance(columns, list):
+        columns = list(dict.fromkeys(k for row in rows.values() if isinstance(row, dict) for k in row if k != "seeds"))
+    return SeedTable(tuple(map(str, columns)), tuple(
+        SeedTableRow(str(name), row.get("seeds"), tuple(read_mean_std(row.get(c)) for c in columns))
+        for name, row in rows.items() if isinstance(row, dict)))
+
+
+def read_deer(deer: Any) -> DeerTables | None:
+    """experiment.json's `deer` (`pipeline.deer_tables`): DEER's Table 1 and Table 7 layouts."""
+    if not isinstance(deer, dict) or not deer:
+        return None
+    columns = deer.get("columns") if isinstance(deer.get("columns"), dict) else {}
+    return DeerTables(seeds=tuple(deer.get("seeds") or ()),
+                      table1=_seed_table(deer.get("table1"), columns.get("table1")),
+                      table7=_seed_table(deer.get("table7"), columns.get("table7")))
+
+
+def read_experiment(obj: dict[str, Any], run_dir: Path, students: list[StudentEval]) -> Experiment:
+    """experiment.json of `driftalign run` with `seeds:`: a row per student with its cells as (mean, std), the
+    inherited gap, the pooled verdicts and then DEER's ablations between RL runs (same shape), DEER's layouts."""
+    seeds = list(obj.get("seeds") or [])
+    split = obj.get("split") or "test"
+    per_seed = _seed_evals(students, split)
+    rows = tuple(_seed_row(name, cells, per_seed.get(name, []), seeds, run_dir)
+                 for name, cells in obj["students"].items())
+    deer = obj.get("deer") if isinstance(obj.get("deer"), dict) else {}
+    comparisons = tuple(_pooled(v) for v in [*(obj.get("verdicts") or []), *(deer.get("comparisons") or [])])
+    gap = obj.get("inherited_gap")
+    return Experiment(seeds=tuple(seeds), split=str(split), students=rows,
+                      inherited_gap=gap if isinstance(gap, dict) else {}, comparisons=comparisons,
+                      deer=read_deer(obj.get("deer")))

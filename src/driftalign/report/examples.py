@@ -31,7 +31,7 @@ from pathlib import Path
 from driftalign.data.dataset import Dataset
 from driftalign.data.schema import Study, Trajectory
 from driftalign.drift.errors import ERROR_KINDS, Reference, TextErrors, reference_for, text_errors
-from driftalign.report.collect import ConsensusOutputs, RunContents, StudentEval
+from driftalign.report.records import ConsensusOutputs, RunContents, StudentEval
 
 THUMBNAIL_PX = 224
 
@@ -177,7 +177,7 @@ def _consensus_rows(cons: ConsensusOutputs, wanted: set[str]) -> dict[str, str]:
 
 def rebuild_consensus(trajs: Sequence[Trajectory], strategy: str, uncertain: str | None = None) -> tuple[str, str] | None:
     """(t+, how it was made) from one study's trajectories with a model-free strategy; None: no answer."""
-    from driftalign.consensus.claims import extract_claims
+    from driftalign.labeling.claims import extract_claims
     from driftalign.consensus.select import select
     from driftalign.consensus.vote import VOTE_UNCERTAIN, vote
 

@@ -18,7 +18,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from driftalign.report.collect import TrainingLog
+from driftalign.report.records import TrainingLog
 
 MAX_PANELS = 6
 PANELS_PER_ROW = 3

@@ -47,6 +47,7 @@ from driftalign.data.dataset import load_dataset
 from driftalign.data.io import read_jsonl, write_json, write_jsonl
 from driftalign.errors import ConfigError, DatasetError
 from driftalign.generation.sampling import SamplingConfig
+from driftalign.hashing import model_digest
 from driftalign.models.options import ModelOptions
 from driftalign.labeling import label_reports
 from driftalign.rl.diversity import binary_labels
@@ -123,9 +124,7 @@ class DDSampleSummary:
 
 def samples_key(cfg: DDSampleConfig) -> dict[str, Any]:
     """What determines the samples (the images are identified by study id and path, not hashed)."""
-    from driftalign.training.reference_cache import directory_fingerprint
-
-    key = {"version": SAMPLES_KEY_VERSION, "model": directory_fingerprint(cfg.model), "k": cfg.k,
+    key = {"version": SAMPLES_KEY_VERSION, "model": model_digest(cfg.model), "k": cfg.k,
            "top_p": cfg.top_p, "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
            "prompt": cfg.prompt, "seed": cfg.seed}
     # added later: in the key only when not the neutral default, so samples drawn before keep their key
@@ -171,7 +170,7 @@ def study_seed(seed: int, study_id: str) -> int:
 
 
 def _sample(cfg: DDSampleConfig, ds, todo, rows: list[dict[str, Any]], backend) -> None:
-    from driftalign.generation.backend import make_backend
+    from driftalign.generation import make_backend
     from driftalign.generation.generate import generate_predictions
 
     sampling = cfg.sampling()

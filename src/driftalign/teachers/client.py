@@ -6,9 +6,11 @@ Request (OpenAI chat format, images as base64 data URLs, several per study):
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}, ...,
         {"type": "text", "text": PROMPT}]}], **params}
 
-Retry policy (`TeacherClient.complete`): 429, 5xx, timeouts, connection errors and malformed 200
-bodies are retried up to `max_retries` times, waiting `Retry-After` when the server sends it,
-else exponential back-off with jitter: backoff_s * 2**(attempt-1) * U(0.5, 1), capped at 60 s.
+Retry policy (`TeacherClient.complete`, run by tenacity): 429, 5xx, timeouts, connection errors and
+malformed 200 bodies are retried up to `max_retries` times, waiting `Retry-After` when the server
+sends it, else exponential back-off with jitter: backoff_s * 2**(attempt-1) * U(0.5, 1), capped at
+60 s (`backoff_delay`; tenacity's own jittered waits neither read Retry-After nor take the client's
+seeded rng). A stopped teacher (`should_stop`) makes no further attempt and sleeps no further back-off.
 401/403/404 are fatal for the teacher (every other request would fail the same way); other 4xx
 fail the one request with the server's message; neither is retried. Every message is scrubbed of
 the API key before it leaves this module.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from driftalign.teachers.config import TeacherSpec
 from driftalign.teachers.ratelimit import RateLimiter
@@ -65,11 +68,14 @@ class RequestFailed(Exception):
         self.unreachable = unreachable
 
 
-@dataclass
-class _Retryable:
-    message: str
-    retry_after: float | None = None
-    unreachable: bool = False
+class _Retryable(Exception):
+    """One failed attempt that the retry policy may repeat (raised inside tenacity's attempt block)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @lru_cache(maxsize=128)
@@ -163,41 +169,51 @@ class TeacherClient:
         """One answer, or RequestFailed after the retry policy gave up (see module docstring)."""
         payload = {"model": self.spec.model, "messages": build_messages(prompt, image_urls), **self.spec.params}
         estimate = estimate_tokens(prompt, len(image_urls), self.spec.max_tokens)
-        last: _Retryable | None = None
-        for attempt in range(1, self.spec.max_retries + 2):
-            if self.should_stop():
-                break
-            await self.limiter.acquire(estimate)
-            outcome = await self._attempt(payload, estimate, attempt)
-            if isinstance(outcome, ChatResult):
-                return outcome
-            last = outcome
-            if attempt <= self.spec.max_retries:
-                await self.sleep(backoff_delay(attempt, self.spec.backoff_s, outcome.retry_after, self.rng))
-        message = last.message if last else "stopped before the first attempt"
-        tries = attempt if last else 0
-        raise RequestFailed(f"gave up after {tries} attempt(s): {message}", attempts=tries,
-                            unreachable=bool(last and last.unreachable))
+        if self.should_stop():
+            raise RequestFailed("gave up after 0 attempt(s): stopped before the first attempt", attempts=0)
+        retrying = AsyncRetrying(retry=retry_if_exception_type(_Retryable),
+                                 stop=stop_after_attempt(self.spec.max_retries + 1) | self._stop_requested,
+                                 wait=self._wait, sleep=self.sleep, reraise=True)
+        tries = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    tries = attempt.retry_state.attempt_number
+                    await self.limiter.acquire(estimate)
+                    return await self._attempt(payload, estimate, tries)
+        except _Retryable as last:
+            raise RequestFailed(f"gave up after {tries} attempt(s): {last.message}", attempts=tries,
+                                unreachable=last.unreachable) from None
+        raise AssertionError("tenacity ended without a result or an exception")  # pragma: no cover
 
-    async def _attempt(self, payload: dict[str, Any], estimate: int, attempt: int) -> ChatResult | _Retryable:
+    def _wait(self, state: RetryCallState) -> float:
+        """tenacity's wait: Retry-After of the failed attempt if it had one, else the jittered exponential."""
+        failure = state.outcome.exception() if state.outcome else None
+        retry_after = failure.retry_after if isinstance(failure, _Retryable) else None
+        return backoff_delay(state.attempt_number, self.spec.backoff_s, retry_after, self.rng)
+
+    def _stop_requested(self, state: RetryCallState) -> bool:
+        return self.should_stop()
+
+    async def _attempt(self, payload: dict[str, Any], estimate: int, attempt: int) -> ChatResult:
         start = time.monotonic()
         try:
             response = await self.http.post(self.url, json=payload, headers=self.headers, timeout=self.spec.timeout_s)
         except httpx.TimeoutException:
             self.limiter.settle(estimate, 0)
-            return _Retryable(f"timeout after {self.spec.timeout_s:g} s")
+            raise _Retryable(f"timeout after {self.spec.timeout_s:g} s") from None
         except httpx.UnsupportedProtocol as e:
             message = self._scrub(f"bad base_url {self.spec.base_url}: {e}")
             raise RequestFailed(message, attempts=attempt, fatal=True) from None
         except httpx.TransportError as e:
             self.limiter.settle(estimate, 0)
             unreachable = isinstance(e, httpx.ConnectError)
-            return _Retryable(self._scrub(f"{type(e).__name__} on {self.url}: {e}"), unreachable=unreachable)
+            raise _Retryable(self._scrub(f"{type(e).__name__} on {self.url}: {e}"), unreachable=unreachable) from None
         latency = time.monotonic() - start
         return self._interpret(response, estimate, attempt, latency)
 
     def _interpret(self, response: httpx.Response, estimate: int, attempt: int,
-                   latency: float) -> ChatResult | _Retryable:
+                   latency: float) -> ChatResult:
         status = response.status_code
         if status == 200:
             try:
@@ -205,7 +221,7 @@ class TeacherClient:
                 text, finish, p_tok, c_tok = parse_completion(body)
             except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
                 self.limiter.settle(estimate, 0)
-                return _Retryable(self._scrub(f"malformed response body ({e})"))
+                raise _Retryable(self._scrub(f"malformed response body ({e})")) from None
             p_tok = int(p_tok) if p_tok is not None else estimate - self.spec.max_tokens
             c_tok = int(c_tok) if c_tok is not None else len(text) // 4 + 1
             self.limiter.settle(estimate, p_tok + c_tok)
@@ -215,7 +231,7 @@ class TeacherClient:
         self.limiter.settle(estimate, 0)
         message = self._scrub(f"HTTP {status} from {self.url}: {error_message(response)}")
         if status == 429 or status >= 500:
-            return _Retryable(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
+            raise _Retryable(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
         raise RequestFailed(message, attempts=attempt, status=status, fatal=status in FATAL_STATUSES)
 
     def _scrub(self, text: str) -> str:

@@ -18,8 +18,6 @@ only when a collection starts (`TeacherSpec.api_key`), and a missing variable is
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from driftalign.constants import CXR_MAX_PROMPT, MSCXRT_FINDINGS, UNHINTED_PROMPT, format_diseases
 from driftalign.data.schema import Study
 from driftalign.errors import ConfigError
+from driftalign.hashing import json_hash
 
 HINTED = "hinted"
 UNHINTED = "unhinted"
@@ -126,8 +125,7 @@ class TeacherSpec(BaseModel):
 
     def prompt_hash(self, prompt: str) -> str:
         """Content address of one request: prompt text + model + params (the store's key part)."""
-        blob = json.dumps({"prompt": prompt, "model": self.model, "params": self.params}, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+        return json_hash({"prompt": prompt, "model": self.model, "params": self.params})[:32]
 
 
 class TeachersFile(BaseModel):

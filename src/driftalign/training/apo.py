@@ -38,7 +38,7 @@ from pydantic import Field
 from transformers import Trainer, TrainerCallback, set_seed
 
 from driftalign.config import save_config
-from driftalign.consensus.claims import errors_against, extract_claims, stance
+from driftalign.consensus.claims import errors_against
 from driftalign.consensus.row import ConsensusRow, read_consensus
 from driftalign.consensus.spans import drifting_spans
 from driftalign.consensus.weights import WeightScheme, teacher_weights
@@ -46,9 +46,10 @@ from driftalign.data.dataset import STUDIES_FILE, Dataset, load_dataset
 from driftalign.data.io import write_json
 from driftalign.data.subset import seeded_subset
 from driftalign.errors import ConfigError, DatasetError
+from driftalign.labeling.claims import extract_claims, stance
 from driftalign.losses import DPOP_LAMBDA, Anchor, apo_loss, chosen_nll
+from driftalign.models.chat import PromptCache
 from driftalign.training.apo_collator import APOCollator, APOFeature, NegativeTokens, scatter_candidates
-from driftalign.training.chat import PromptCache
 from driftalign.training.checkpoints import AtomicCheckpoints
 from driftalign.training.common import (
     TrainingStageConfig,

@@ -32,8 +32,8 @@ from typing import Any, Literal, TypedDict
 import torch
 from PIL import Image
 
-from driftalign.training.chat import IGNORE_INDEX, encode_answer, encode_prompt, turn_end_text
-from driftalign.training.collators import VisionChatCollator, pad_1d
+from driftalign.models.chat import IGNORE_INDEX, encode_answer, encode_prompt, turn_end_text
+from driftalign.models.collators import VisionChatCollator, pad_1d
 
 # Which of a negative's answer tokens enter its log-probability (`driftalign apo --negative-tokens`):
 # all (the paper), drifting (only its drifting sentences' tokens, `rejected_spans`), unshared (tokens
@@ -64,7 +64,7 @@ def encode_candidates(processor, images: Sequence[Image.Image], prompt: str, ans
                       answer_ids: Sequence[Sequence[int]] | None = None) -> list[dict[str, torch.Tensor]]:
     """One encoded sequence per answer, all sharing one encoding of the image+prompt prefix.
 
-    Same tensors as `training.chat.encode_example` (labels on answer tokens only); answers are cut
+    Same tensors as `models.chat.encode_example` (labels on answer tokens only); answers are cut
     to fit max_length, the prefix never is. `prefix` / `answer_ids`: already computed
     `encode_prompt(processor, images, prompt)` / `encode_answer` ids of `answers`.
     """

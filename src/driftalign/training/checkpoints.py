@@ -34,6 +34,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from driftalign.data.integrity import safetensors_problem
 from driftalign.data.io import publish_directory
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")   # transformers' PREFIX_CHECKPOINT_DIR + "-" + step
@@ -42,13 +43,8 @@ INCOMPLETE_PREFIX = ".incomplete-"                  # OUT/.incomplete-checkpoint
 
 
 def _safetensors_problem(path: Path) -> str | None:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), "pt"):
-            return None
-    except (SafetensorError, OSError) as e:   # a truncated or corrupt header
-        return f"{path.name} unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    problem = safetensors_problem(path)
+    return None if problem is None else f"{path.name} unreadable: {problem}"
 
 
 def _zip_problem(path: Path) -> str | None:

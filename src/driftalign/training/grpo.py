@@ -19,7 +19,7 @@ See docs/deer.md for the design and the choices made where the paper is silent.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +37,15 @@ from driftalign.training.common import TrainingStageConfig
 GRPO_LR = 1e-6  # DEER's RL learning rate (SPEC §3)
 TokenWeights = Literal["none", "tfidf", "gradient"]
 Labeler = Literal["rules", "classifier"]
+# option -> its value that reads a report classifier (--classifier): the one place this rule is written
+CLASSIFIER_OPTIONS: dict[str, str] = {"token_weights": "gradient", "labeler": "classifier"}
+
+
+def classifier_flags(options: Mapping[str, Any]) -> list[str]:
+    """The options among `options` (YAML keys -> values: a pipeline section, a validator's data) that read a
+    report classifier, as CLI flags in CLASSIFIER_OPTIONS' order (`["--token-weights gradient"]`); [] if none."""
+    return [f"--{key.replace('_', '-')} {value}" for key, value in CLASSIFIER_OPTIONS.items()
+            if options.get(key) == value]
 
 
 class DiTPOConfig(RewardSchedule, TrainingStageConfig):
@@ -85,11 +94,10 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
     @field_validator("classifier")
     @classmethod
     def _classifier_needed(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        if v is None:
-            for flag, value in (("token_weights", "gradient"), ("labeler", "classifier")):
-                if info.data.get(flag) == value:
-                    raise ValueError(f"--{flag.replace('_', '-')} {value} needs a report classifier: --classifier DIR "
-                                     "(train one with `driftalign classifier train`)")
+        flags = classifier_flags(info.data)
+        if v is None and flags:
+            raise ValueError(f"{flags[0]} needs a report classifier: --classifier DIR "
+                             "(train one with `driftalign classifier train`)")
         return v
 
     @field_validator("max_length")
@@ -107,6 +115,16 @@ class DiTPOConfig(RewardSchedule, TrainingStageConfig):
 
     def default_lr(self) -> float:
         return GRPO_LR
+
+    @classmethod
+    def options_need_classifier(cls, options: Mapping[str, Any]) -> bool:
+        """Whether these options (set ones only; a section before it is validated) read a report classifier."""
+        return bool(classifier_flags(options))
+
+    @property
+    def needs_classifier(self) -> bool:
+        """--token-weights gradient or --labeler classifier: the run reads a report classifier (--classifier)."""
+        return self.options_need_classifier({key: getattr(self, key) for key in CLASSIFIER_OPTIONS})
 
 
 # ---- training studies ------------------------------------------------------------------------

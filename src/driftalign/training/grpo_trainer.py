@@ -137,7 +137,7 @@ class DiTPOTrainer(AtomicCheckpoints, GRPOTrainer):
                  classifier: Classifier | None = None, gradient_beta: float = 1.0, **kwargs: Any):
         if token_weights not in ("none", "tfidf", "gradient"):
             raise ConfigError(f"token_weights must be none, tfidf or gradient, got {token_weights!r}")
-        if token_weights == "gradient" and classifier is None:
+        if DiTPOConfig.options_need_classifier({"token_weights": token_weights}) and classifier is None:
             raise ConfigError("token_weights gradient needs a report classifier (--classifier DIR)")
         super().__init__(*args, **kwargs)
         self.token_weights, self.tfidf_alpha = token_weights, tfidf_alpha
@@ -223,7 +223,7 @@ def build_trainer(cfg: DiTPOConfig, callbacks: list[TrainerCallback] | None = No
         model = prepare_model(model, cfg)
     args = grpo_arguments(cfg)
     classifier = None
-    if cfg.token_weights == "gradient" or cfg.labeler == "classifier":
+    if cfg.needs_classifier:
         if cfg.classifier is None:
             raise ConfigError("--token-weights gradient / --labeler classifier need --classifier DIR")
         classifier = load_classifier(cfg.classifier, cfg.classifier_tokenizer)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from driftalign.data.dataset import Dataset
 from driftalign.errors import ConfigError
+from driftalign.models.chat import prompt_text, turn_end_text
 from driftalign.models.processor import image_limits, image_token_count
-from driftalign.training.chat import prompt_text, turn_end_text
 
 ANSWER_BATCH = 4096   # answers tokenised per call
 

@@ -21,7 +21,6 @@ atomically. Row order does not matter; values are float32 sums over answer token
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -33,39 +32,11 @@ import torch
 from rich.progress import Progress
 
 from driftalign.data.io import open_appending, read_jsonl, write_jsonl
+from driftalign.hashing import file_digest, files_digest, json_hash, model_digest, text_digest
 from driftalign.training.apo_collator import APOCollator, APOFeature, scatter_candidates
 from driftalign.training.sequence_logps import model_answer_logps
 
 CACHE_VERSION = "apo-ref-v1"
-_MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt")
-
-
-def file_digest(path: str | Path, h: "hashlib._Hash | None" = None) -> str:
-    """sha256 of a file's bytes (streamed)."""
-    h = h or hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def directory_fingerprint(root: str | Path, suffixes: Sequence[str] = _MODEL_FILE_SUFFIXES) -> str:
-    """sha256 over (relative name, content digest) of a model directory's weight/config/tokenizer files."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in suffixes and "checkpoint-" not in str(p.relative_to(root)):
-            h.update(str(p.relative_to(root)).encode())
-            h.update(file_digest(p).encode())
-    return h.hexdigest()
-
-
-def files_fingerprint(paths: Iterable[str | Path]) -> str:
-    """sha256 over the contents of several files, in the given order."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(file_digest(p).encode())
-    return h.hexdigest()
 
 
 def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_files: Iterable[str | Path],
@@ -75,17 +46,17 @@ def reference_cache_key(model_dir: str | Path, consensus_path: str | Path, data_
     the model reads its inputs beyond the files (image limits, the dtype the reference runs in)."""
     parts = {
         "version": CACHE_VERSION,
-        "model": directory_fingerprint(model_dir),
+        "model": model_digest(model_dir),
         "consensus": file_digest(consensus_path),
-        "data": files_fingerprint(data_files),
-        "chat_template": hashlib.sha256(chat_template.encode()).hexdigest(),
+        "data": files_digest(data_files),
+        "chat_template": text_digest(chat_template),
         "max_length": max_length,
     }
     if negative_tokens != "all":  # which negative tokens are summed (keys of the default stay as they were)
         parts["negative_tokens"] = negative_tokens
     if encoding:
         parts["encoding"] = encoding
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return json_hash(parts)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from driftalign.training.chat import IGNORE_INDEX
+from driftalign.models.chat import IGNORE_INDEX
 
 # Keys of a collated batch that the model's forward takes.
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")

@@ -4,7 +4,7 @@
 
 With sampled trajectories this is next-token cross-entropy on the union of the teachers'
 trajectories: one training example per (study, teacher) trajectory, loss on the answer tokens only
-(prompt and image tokens carry label -100, see `training.chat`). The student's prompt is the
+(prompt and image tokens carry label -100, see `models.chat`). The student's prompt is the
 configurable `--prompt` (default: constants.STUDENT_PROMPT, no labels), not the teacher's prompt,
 which may carry the diagnosis as a hint. Refusals (`meta.refusal` true) are skipped by default:
 they teach the student to refuse, not to see; `--keep-refusals` keeps them.

@@ -16,12 +16,12 @@ from transformers import Trainer, TrainerCallback, set_seed
 from driftalign.config import save_config
 from driftalign.data.dataset import Dataset, load_dataset
 from driftalign.data.io import atomic_directory
+from driftalign.models.chat import PromptCache, encode_example
+from driftalign.models.collators import VisionChatCollator
 from driftalign.models.lora import merge_adapter, train_only_vision, trainable_parameter_count
 from driftalign.models.processor import save_processor
 from driftalign.models.weights import cast_saved_weights
-from driftalign.training.chat import PromptCache, encode_example
 from driftalign.training.checkpoints import AtomicCheckpoints
-from driftalign.training.collators import VisionChatCollator
 from driftalign.training.common import (
     TrainingStageConfig,
     TrainingSummary,
@@ -83,7 +83,7 @@ class SPDTrainer(AtomicCheckpoints, Trainer):
         return super().compute_loss(model, {**inputs, **ANSWER_ONLY_FORWARD}, return_outputs, num_items_in_batch)
 
     def answer_nll(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        from driftalign.training.chat import IGNORE_INDEX
+        from driftalign.models.chat import IGNORE_INDEX
         from driftalign.training.shared_prefix import chunked_token_logps, unwrap
 
         head = unwrap(self.accelerator.unwrap_model(self.model)).lm_head

@@ -1,4 +1,4 @@
-"""Batching the per-example tensors of `training.chat` into model inputs.
+"""Batching the per-example tensors of `models.chat` into model inputs.
 
 Worked example (pad id 0, right padding, two examples with 3 and 5 text tokens, one image each
 of grid (1, 4, 4) = 16 patches of dim D):
@@ -24,7 +24,7 @@ from typing import Literal
 
 import torch
 
-from driftalign.training.chat import IGNORE_INDEX
+from driftalign.models.chat import IGNORE_INDEX
 
 # Fields concatenated along dim 0 (one row per image patch / per image), not padded.
 CONCAT_FIELDS: tuple[str, ...] = ("pixel_values", "image_grid_thw")
