@@ -5,9 +5,10 @@
     drift      drift tables and plots
     student    init-student --preset base (vision tower pretrained on renders)
     spd        SPD on all teachers (vision frozen)  -> the APO reference policy
-    consensus  vote
-    apo        the paper's APO (uniform weights)
-    eval       generate + eval for SPD and APO; a paired bootstrap says whether APO beat SPD
+    consensus  vote, and self-select (the best of K samples of the SPD student, judged by the vote)
+    apo        apo-vote (the vote t+, the paper's loss) and apo-self-select-dpop (the setting the
+               pre-registered apo_drift rule selected, docs/apo.md §9), each with the training monitor
+    eval       generate + eval for SPD and each APO run; a paired bootstrap says whether each beat SPD
     report     OUT/report.html
 
 The flags below override the bundled file's values (None = as in the file); everything else is the
@@ -48,10 +49,10 @@ class DemoConfig(StageConfig):
     apo_batch_size: int | None = Field(None, ge=1, description="studies (each with N+1 candidates) per APO step")
     beta: float | None = Field(None, gt=0, description="APO reward scale beta (eq. 8)")
     sft_weight: float | None = Field(None, ge=0, description="APO: weight of t+'s NLL (0 = the paper's pure APO)")
-    weights: str | None = Field(None, description="APO teacher-weight schemes, comma-separated (one APO run each; "
-                                "bundled: uniform, the paper's)")
+    weights: str | None = Field(None, description="APO teacher-weight scheme of every APO run (bundled: uniform, "
+                                "the paper's)")
     drift_split: Split | None = Field(None, description="studies the drift stage measures (all | train | val | test | external)")
-    max_new_tokens: int | None = Field(None, ge=8, description="tokens per generated report")
+    max_new_tokens: int | None = Field(None, ge=8, description="tokens per generated report (eval and APO's monitor)")
     fresh: bool = Field(False, description="delete a previous demo run in --out first (default: keep it and rerun "
                         "only the stages whose config changed)")
 
@@ -61,7 +62,7 @@ def demo_pipeline(cfg: DemoConfig) -> PipelineConfig:
     base = load_pipeline(bundled_pipeline("demo"))
     values: dict[str, Any] = base.model_dump()
     world, student, spd, drift, ev = (values[k] for k in ("world", "student", "spd", "drift", "eval"))
-    apo_template = next(iter(values["apo"].values()))
+    apo_runs = list(values["apo"].values())
 
     def put(section: dict[str, Any], key: str, value: Any) -> None:
         if value is not None:
@@ -79,19 +80,28 @@ def demo_pipeline(cfg: DemoConfig) -> PipelineConfig:
     put(spd, "batch_size", cfg.batch_size)
     if cfg.spd_steps is not None:
         spd.update(max_steps=cfg.spd_steps, save_steps=max(cfg.spd_steps // 2, 1), logging_steps=max(cfg.spd_steps // 10, 1))
-    for key, value in (("lr", cfg.apo_lr), ("batch_size", cfg.apo_batch_size), ("beta", cfg.beta),
-                       ("sft_weight", cfg.sft_weight)):
-        put(apo_template, key, value)
-    if cfg.apo_steps is not None:
-        apo_template.update(max_steps=cfg.apo_steps, save_steps=max(cfg.apo_steps // 2, 1),
-                            logging_steps=max(cfg.apo_steps // 10, 1))
-    if cfg.apo_steps is not None or cfg.apo_batch_size is not None:
-        apo_template["max_studies"] = apo_template["max_steps"] * apo_template["batch_size"]
+    for apo in apo_runs:
+        _apply_apo_flags(apo, cfg)
     if cfg.seed is not None:
-        world["seed"] = student["seed"] = spd["seed"] = apo_template["seed"] = cfg.seed
-    schemes = [w.strip() for w in cfg.weights.split(",") if w.strip()] if cfg.weights else [apo_template["weights"]]
-    values["apo"] = {f"apo-{w}": {**apo_template, "weights": w} for w in schemes}
+        world["seed"] = student["seed"] = spd["seed"] = cfg.seed
+    for section in values["consensus"].values():   # t+ only for the studies APO trains on: its count and seed
+        if section.get("max_studies") is not None:
+            section["max_studies"], section["seed"] = apo_runs[0]["max_studies"], apo_runs[0]["seed"]
     return validate_pipeline(values, "driftalign demo")
+
+
+def _apply_apo_flags(apo: dict[str, Any], cfg: DemoConfig) -> None:
+    """The APO flags, applied to one APO run of the bundled file (every run gets the same)."""
+    for key, value in (("lr", cfg.apo_lr), ("batch_size", cfg.apo_batch_size), ("beta", cfg.beta),
+                       ("sft_weight", cfg.sft_weight), ("weights", cfg.weights), ("seed", cfg.seed),
+                       ("eval_max_new_tokens", cfg.max_new_tokens)):
+        if value is not None:
+            apo[key] = value
+    if cfg.apo_steps is not None:
+        apo.update(max_steps=cfg.apo_steps, save_steps=max(cfg.apo_steps // 2, 1),
+                   logging_steps=max(cfg.apo_steps // 10, 1), eval_every=min(apo.get("eval_every", 0), cfg.apo_steps))
+    if cfg.apo_steps is not None or cfg.apo_batch_size is not None:
+        apo["max_studies"] = apo["max_steps"] * apo["batch_size"]
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
