@@ -393,3 +393,26 @@ def test_the_bundled_deer_pipeline_runs_at_toy_size(tmp_path, capsys):
     assert "deer beat grpo-20-random (pooled over seeds [0])" in printed
     text = (tmp_path / "deer" / "experiment.md").read_text()
     assert "## DEER Table 7 layout" in text and "## DEER's ablations" in text
+
+
+def test_the_experiment_table_has_words_and_invented_findings_per_student(tmp_path):
+    """docs/apo.md §9's columns: mean words per report (from the run's preds) and invented findings per 100."""
+    from driftalign.pipeline.experiment import COLUMNS, aggregate, markdown
+    from driftalign.pipeline.summary import mean_words
+
+    preds = tmp_path / "spd.jsonl"
+    preds.write_text('{"study_id": "a", "text": "No acute findings."}\n{"study_id": "b", "text": "Small left effusion. '
+                     'No pneumothorax."}\n')
+    assert mean_words(preds) == pytest.approx(4.0) and mean_words(tmp_path / "absent.jsonl") is None
+
+    def row(words: float | None, invented: float) -> dict:
+        acc = {name: 0.8 for name in ("Consolidation", "Pleural Effusion", "Pneumonia", "Pneumothorax", "Edema")}
+        return {"accuracy": {**acc, "average": 0.8}, "clinical_f1": 0.5, "words": words,
+                "drift_errors": {"invented": invented, "total": invented + 10}}
+
+    table = aggregate({0: {"students": {"spd": row(50.0, 20.0)}}, 1: {"students": {"spd": row(60.0, 30.0)}}})
+    assert table["students"]["spd"]["words"] == pytest.approx((55.0, 7.0710678), abs=1e-6)
+    assert table["students"]["spd"]["invented/100"] == pytest.approx((25.0, 7.0710678), abs=1e-6)
+    assert {"words", "invented/100", "drift err/100"} <= set(COLUMNS)
+    table.update(seeds=[0, 1], synthetic=True, split="test", verdicts=[])
+    assert "| spd | 0.800 ± 0.000 |" in markdown(table) and "| 55.0 ± 7.1 | 25.0 ± 7.1 | 35.0 ± 7.1 |" in markdown(table)

@@ -34,7 +34,8 @@ from driftalign.pipeline.runner import prepare_out, run_single
 from driftalign.pipeline.stages import plan
 from driftalign.pipeline.summary import cell
 
-COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "drift err/100"]
+COLUMNS = [*MSCXRT_FINDINGS.values(), "Avg.", "clin. F1", "words", "invented/100", "drift err/100"]
+ONE_DECIMAL = {"words", "invented/100", "drift err/100"}   # per report / per 100 reports: printed with one decimal
 
 
 def with_seed(cfg: PipelineConfig, seed: int) -> PipelineConfig:
@@ -64,8 +65,8 @@ def _drawing_consensus(consensus: dict[str, Any] | None) -> list[dict[str, Any]]
 
 def _cells(row: dict[str, Any]) -> list[float | None]:
     acc = row["accuracy"]
-    return [*(acc.get(name) for name in MSCXRT_FINDINGS), acc.get("average"), row["clinical_f1"],
-            row["drift_errors"].get("total")]
+    return [*(acc.get(name) for name in MSCXRT_FINDINGS), acc.get("average"), row["clinical_f1"], row.get("words"),
+            row["drift_errors"].get("invented"), row["drift_errors"].get("total")]
 
 
 def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -139,11 +140,11 @@ def markdown(table: dict[str, Any]) -> str:
     seeds = ", ".join(str(s) for s in table["seeds"])
     where = "SYNTHETIC" if table["synthetic"] else "user data"
     lines = [f"## Students ({where}; {table['split']} split; mean ± std over seeds {seeds})\n\n",
-             "Balanced top-1 accuracy per MS-CXR-T finding (chance 0.5), example-based clinical F1, drift errors "
-             "the student inherited per 100 generated reports.\n\n",
+             "Balanced top-1 accuracy per MS-CXR-T finding (chance 0.5), example-based clinical F1, mean words per "
+             "generated report, invented findings and all drift errors the student inherited per 100 reports.\n\n",
              "| student | " + " | ".join(COLUMNS) + " |\n", "|---|" + "---|" * len(COLUMNS) + "\n"]
     for name, row in table["students"].items():
-        lines.append(f"| {name} | " + " | ".join(cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(cell(row.get(c, [None, None]), 1 if c in ONE_DECIMAL else 3) for c in COLUMNS)
                      + " |\n")
     if table["inherited_gap"]:
         cols = list(table["inherited_gap"])
@@ -202,7 +203,7 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
     for col in COLUMNS:
         rich_table.add_column(col, justify="right")
     for name, row in table["students"].items():
-        rich_table.add_row(name, *(cell(row[c], 1 if c == "drift err/100" else 3) for c in COLUMNS))
+        rich_table.add_row(name, *(cell(row.get(c, [None, None]), 1 if c in ONE_DECIMAL else 3) for c in COLUMNS))
     console.print(rich_table)
     if table.get("deer"):
         from driftalign.pipeline.deer_tables import TABLE1, TABLE7

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftalign.constants import MSCXRT_FINDINGS
+from driftalign.data.io import read_jsonl
 from driftalign.pipeline.config import PipelineConfig
 from driftalign.pipeline.stages import Stage
 
@@ -56,6 +57,14 @@ def verdict(out: Path, data: Path, split: str, run: str, baseline: str, n_boot: 
     return {"run": run, "baseline": baseline, "beat_baseline": beat_baseline(ci), **ci}
 
 
+def mean_words(preds: Path) -> float | None:
+    """Mean words per generated report of a PRED.jsonl (None when the file is absent or empty)."""
+    if not preds.is_file():
+        return None
+    words = [len(str(obj.get("text", "")).split()) for _, obj in read_jsonl(preds)]
+    return sum(words) / len(words) if words else None
+
+
 def summarize(cfg: PipelineConfig, stages: list[Stage], out: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Students' metrics, verdicts and stage timings of a finished run (-> OUT/summary.json)."""
     rows: dict[str, Any] = {}
@@ -67,7 +76,8 @@ def summarize(cfg: PipelineConfig, stages: list[Stage], out: Path, record: dict[
         metrics = json.loads(metrics_file.read_text())
         synthetic = synthetic or bool(metrics.get("synthetic"))
         rows[stage.name] = {"accuracy": metrics["accuracy"], "clinical_f1": metrics["clinical"]["example_based"]["f1"],
-                            "drift_errors": metrics.get("drift_errors", {}), "BLEU-4": (metrics.get("nlg") or {}).get("BLEU-4")}
+                            "drift_errors": metrics.get("drift_errors", {}), "BLEU-4": (metrics.get("nlg") or {}).get("BLEU-4"),
+                            "words": mean_words(out / "preds" / f"{stage.name}.jsonl")}
     verdicts = []
     if cfg.eval is not None:
         data = cfg.data.resolve() if cfg.data is not None else out / "world"
