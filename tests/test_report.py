@@ -435,8 +435,13 @@ def test_multi_seed_experiment(run_dir: Path, tmp_path: Path) -> None:
         "seeds": [0, 1], "split": "test", "synthetic": True, "students": table,
         "inherited_gap": {c: 0.0 for c in cols},
         "verdicts": [{"run": "apo-uniform", "baseline": "spd", "seeds": [0, 1], "beat_baseline": False,
-                      "avg_accuracy": ci, "clinical_f1": ci, "drift_errors_per_100": ci}]})
+                      "avg_accuracy": ci, "clinical_f1": ci, "drift_errors_per_100": ci}],
+        "success": {"run": "apo-uniform", "baseline": "spd", "met": False, "bounds": [],
+                    "line": "apo-uniform vs spd: not met (Δavg_accuracy CI lower end -0.0200 > -0.005: NO)"}})
     text, page = _parse(build_report(exp))
+    headline = text.split('<div class="headline">')[1].split("</div>")[0]      # the pre-registered criterion, as run
+    assert "Pre-registered success criterion, pooled over seeds 0, 1: " in headline
+    assert '<span class="verdict no">not met</span>' in headline and "CI lower end -0.0200 &gt; -0.005: NO" in headline
     caps = page.captions
     assert any("Table 5 layout" in c and "seeds 0, 1" in c for c in caps)
     rows = _table(exp / REPORT_FILE, "Table 5 layout")["rows"]
@@ -469,6 +474,15 @@ def test_verdicts_in_both_summary_layouts() -> None:
                                             "clinical_f1": ci, "drift_errors_per_100": ci}]})
     assert (new[0].run, new[0].baseline, new[0].beat) == ("grpo", "sft", True)
     assert (old[0].run, old[0].baseline, old[0].beat) == ("apo-uniform", "spd", False)
+
+
+def test_a_success_check_is_read_only_when_the_run_had_a_criterion() -> None:
+    from driftalign.report.records import success_check
+
+    assert success_check(None, "on this run") is None and success_check({"met": True}, "on this run") is None
+    check = success_check({"met": None, "line": "a vs spd: no verdict compares them"}, "on this run")
+    assert check is not None and check.met is None and check.scope == "on this run"
+    assert success_check({"met": True, "line": "a vs spd: met (...)"}, "pooled over seeds 0").met is True
 
 
 def test_error_spans_skip_headings_and_merge_overlaps() -> None:

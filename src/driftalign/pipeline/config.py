@@ -18,6 +18,8 @@
     eval: {split: test, max_new_tokens: 160}          # generate + eval of every trained student
     report: true                                      # `driftalign report` at the end
     seeds: [0, 1, 2]                                  # optional: the whole pipeline once per seed, aggregated
+    success: {run: apo-x, ci_upper_below: {drift_errors_per_100: 0}}   # optional: a pre-registered criterion,
+                                                     #   checked on the run's verdict (`criterion`)
 
 A section's keys are the flags of its stage command (`driftalign spd --help` lists them); the keys
 the pipeline wires (model, data, out, consensus, subset) are refused there. Omit a section (or set
@@ -34,11 +36,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from driftalign.config import StageConfig, read_yaml_mapping, validation_message
 from driftalign.constants import Preset, Split
 from driftalign.errors import ConfigError
+from driftalign.pipeline.criterion import SuccessCriterion
 
 
 class WorldSection(StageConfig):
@@ -99,6 +102,8 @@ class PipelineConfig(StageConfig):
     report: bool = True
     seeds: list[int] | None = Field(None, description="run the pipeline once per seed (OUT/seed-N, every `seed` "
                                     "key = N) and aggregate mean ± std and pooled paired bootstraps")
+    success: SuccessCriterion | None = Field(None, description="a pre-registered criterion on one run's verdict "
+                                             "(pipeline/criterion.py), checked and printed at the end")
     _source: str = PrivateAttr("pipeline")   # the file it was read from: errors of planning name it
 
     @property
@@ -120,6 +125,20 @@ class PipelineConfig(StageConfig):
             if not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"run name {name!r}: use letters, digits, '-' and '_' (it names a directory)")
         return runs
+
+    @model_validator(mode="after")
+    def _success_names_a_run(self) -> "PipelineConfig":
+        if self.success is None:
+            return self
+        runs = [*(self.apo or {}), *(self.grpo or {}), *(self.spd_runs or {})]
+        if self.success.run not in runs:
+            raise ValueError(f"success.run {self.success.run!r} is not a run of this pipeline "
+                             f"({_suggest(self.success.run, runs)}runs: {', '.join(runs) or 'none'})")
+        students = ["spd", *(["oracle"] if self.oracle is not None else []), *runs]
+        if self.success.baseline not in students:
+            raise ValueError(f"success.baseline {self.success.baseline!r} is not a student of this pipeline "
+                             f"({_suggest(self.success.baseline, students)}students: {', '.join(students)})")
+        return self
 
 
 VALUES = {"out", "data", "report", "seeds"}   # top-level keys that are not sections

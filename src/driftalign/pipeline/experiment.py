@@ -27,6 +27,8 @@ from rich.table import Table
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import atomic_write, write_json
 from driftalign.pipeline.config import PipelineConfig, validate_pipeline
+from driftalign.pipeline.criterion import check, describe
+from driftalign.pipeline.criterion import markdown as criterion_markdown
 from driftalign.metrics.aggregate import mean_std
 from driftalign.pipeline.deer_tables import comparisons, deer_tables
 from driftalign.pipeline.deer_tables import markdown as deer_markdown
@@ -160,6 +162,8 @@ def markdown(table: dict[str, Any]) -> str:
         lines += [f"\n## DEER's ablations: paired bootstrap 95% CI, pooled over seeds ({where})\n\n",
                   "Token weights at 100% of the data (vs GRPO), DDSampling 20% vs all data (same weights), "
                   "DEER vs GRPO on a random 20%.\n\n", *_verdict_rows(table["deer"]["comparisons"])]
+    if table.get("success"):
+        lines.append(criterion_markdown(table["success"]))
     return "".join(lines)
 
 
@@ -183,6 +187,8 @@ def run_experiment(cfg: PipelineConfig, console: Console | None = None) -> dict[
     deer = deer_tables(out, list(cfg.seeds), list(table["students"]))
     if deer:
         table["deer"] = {**deer, "comparisons": deer_comparisons(out, cfg, summaries) if cfg.eval else []}
+    if cfg.success is not None:
+        table["success"] = check(cfg.success, [*table["verdicts"], *table.get("deer", {}).get("comparisons", [])])
     write_json(out / "experiment.json", table)
     with atomic_write(out / "experiment.md") as f:
         f.write(markdown(table))
@@ -222,3 +228,6 @@ def print_experiment(table: dict[str, Any], console: Console) -> None:
         console.print(f"[bold]{v['run']} beat {v['baseline']} (pooled over seeds {v['seeds']}): "
                       f"{'yes' if v['beat_baseline'] else 'no'}[/bold] (Δ avg. accuracy {a['diff']:+.3f} "
                       f"[{a['lo']:+.3f}, {a['hi']:+.3f}], Δ drift errors/100 {e['diff']:+.1f} [{e['lo']:+.1f}, {e['hi']:+.1f}])")
+    if table.get("success"):
+        console.print(f"[bold]pre-registered success criterion, pooled over seeds {table['seeds']}:[/bold] "
+                      f"{describe(table['success'])}", highlight=False)

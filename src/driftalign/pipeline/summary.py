@@ -20,6 +20,7 @@ from rich.table import Table
 from driftalign.constants import MSCXRT_FINDINGS
 from driftalign.data.io import read_jsonl
 from driftalign.pipeline.config import PipelineConfig
+from driftalign.pipeline.criterion import check, describe
 from driftalign.pipeline.stages import Stage
 
 
@@ -88,8 +89,11 @@ def summarize(cfg: PipelineConfig, stages: list[Stage], out: Path, record: dict[
             if baseline in rows:
                 verdicts.append(verdict(out, data, cfg.eval.split, stage.name, baseline, cfg.eval.bootstrap))
     timings = {name: r["seconds"] for name, r in record.items() if "seconds" in r}
-    return {"synthetic": synthetic, "split": cfg.eval.split if cfg.eval else None, "students": rows,
-            "verdicts": verdicts, "stages": record, "timings_s": timings}
+    result = {"synthetic": synthetic, "split": cfg.eval.split if cfg.eval else None, "students": rows,
+              "verdicts": verdicts, "stages": record, "timings_s": timings}
+    if cfg.success is not None:
+        result["success"] = check(cfg.success, verdicts)
+    return result
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -116,3 +120,6 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(f"[bold]{v['run']} beat {v['baseline']} on this run: {'yes' if v['beat_baseline'] else 'no'}"
                       f"[/bold] (Δ avg. accuracy {a['diff']:+.3f} [95% CI {a['lo']:+.3f}, {a['hi']:+.3f}], "
                       f"Δ drift errors/100 {e['diff']:+.1f} [{e['lo']:+.1f}, {e['hi']:+.1f}]; paired bootstrap)")
+    if summary.get("success"):
+        console.print(f"[bold]pre-registered success criterion on this run:[/bold] {describe(summary['success'])}",
+                      highlight=False)

@@ -48,6 +48,7 @@ from driftalign.report.records import (
     StudentEval,
     TrainingLog,
     read_mean_std,
+    success_check,
     summary_verdicts,
 )
 
@@ -419,6 +420,10 @@ def collect_run(run_dir: str | Path) -> RunContents:
     contents.students = _students(found, run_dir)
     if found.experiment is not None:
         contents.experiment = read_experiment(found.experiment, run_dir, contents.students)
+        seeds = ", ".join(str(s) for s in found.experiment.get("seeds") or [])
+        contents.success = success_check(found.experiment.get("success"), f"pooled over seeds {seeds}")
+    elif found.summary is not None:
+        contents.success = success_check(found.summary.get("success"), "on this run")
     contents.drift = _drift(found, run_dir, contents.notes)
     contents.training = _training(found, run_dir)
     contents.grpo = _grpo(found, contents.training)

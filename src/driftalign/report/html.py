@@ -211,14 +211,27 @@ class PooledLine:
     kind: ClassVar[str] = "pooled"
 
 
-def headline(c: RunContents) -> list[VerdictLine | PooledLine]:
-    lines: list[VerdictLine | PooledLine] = [
+@dataclass(frozen=True)
+class CriterionLine:
+    """The pipeline file's pre-registered success criterion, as the run checked it."""
+
+    scope: str
+    verdict: str               # met | not met | not judged
+    line: str
+    kind: ClassVar[str] = "criterion"
+
+
+def headline(c: RunContents) -> list[VerdictLine | PooledLine | CriterionLine]:
+    lines: list[VerdictLine | PooledLine | CriterionLine] = [
         VerdictLine(v.run, v.baseline, "yes" if v.beat else "no", ci_cell(v.avg_accuracy),
                     ci_cell(v.drift_errors_per_100, 1)) for v in c.verdicts]
     if c.experiment is not None and c.experiment.comparisons:
         p = c.experiment.comparisons[0]
         lines.append(PooledLine(p.name, ci_cell(p.avg_accuracy), ci_cell(p.clinical_f1),
                                 ci_cell(p.drift_errors_per_100, 1)))
+    if c.success is not None:
+        verdict = "not judged" if c.success.met is None else "met" if c.success.met else "not met"
+        lines.append(CriterionLine(c.success.scope, verdict, c.success.line))
     return lines
 
 
@@ -234,7 +247,7 @@ class PageView:
     dataset: str | None
     generated: str
     version: str
-    headline: tuple[VerdictLine | PooledLine, ...]
+    headline: tuple[VerdictLine | PooledLine | CriterionLine, ...]
     sections: tuple[S.Section, ...]
 
 

@@ -197,6 +197,23 @@ class Experiment:
     deer: DeerTables | None
 
 
+@dataclass(frozen=True)
+class SuccessCheck:
+    """A pipeline file's pre-registered `success:` criterion as the run checked it (`pipeline/criterion.py`)."""
+
+    line: str                  # the line the run printed: "RUN vs BASELINE: met|not met (each bound)"
+    met: bool | None           # None: no verdict compared the two runs (not judged)
+    scope: str                 # "pooled over seeds 0, 1, 2" | "on this run"
+
+
+def success_check(obj: Any, scope: str) -> SuccessCheck | None:
+    """The `success` entry of experiment.json / summary.json, when the run had a criterion."""
+    if not isinstance(obj, dict) or "line" not in obj:
+        return None
+    met = obj.get("met")
+    return SuccessCheck(line=str(obj["line"]), met=met if isinstance(met, bool) else None, scope=scope)
+
+
 # ---- everything together -------------------------------------------------------------------------------
 
 
@@ -212,6 +229,7 @@ class RunContents:
     timings: dict[str, Any] = field(default_factory=dict)      # its stage timings (seconds)
     run_config: dict[str, Any] | None = None       # OUT/pipeline.yaml (or the earlier demo's config)
     experiment: Experiment | None = None
+    success: SuccessCheck | None = None            # the pre-registered criterion (pooled when the run has seeds)
     students: list[StudentEval] = field(default_factory=list)
     drift: DriftOutputs | None = None
     consensus: list[ConsensusOutputs] = field(default_factory=list)
