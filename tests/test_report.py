@@ -441,6 +441,7 @@ def test_multi_seed_experiment(run_dir: Path, tmp_path: Path) -> None:
     text, page = _parse(build_report(exp))
     headline = text.split('<div class="headline">')[1].split("</div>")[0]      # the pre-registered criterion, as run
     assert "Pre-registered success criterion, pooled over seeds 0, 1: " in headline
+    assert "apo-uniform − spd (pooled)" in headline                      # the criterion's run is the pooled line
     assert '<span class="verdict no">not met</span>' in headline and "CI lower end -0.0200 &gt; -0.005: NO" in headline
     caps = page.captions
     assert any("Table 5 layout" in c and "seeds 0, 1" in c for c in caps)
@@ -480,8 +481,10 @@ def test_a_success_check_is_read_only_when_the_run_had_a_criterion() -> None:
     from driftalign.report.records import success_check
 
     assert success_check(None, "on this run") is None and success_check({"met": True}, "on this run") is None
-    check = success_check({"met": None, "line": "a vs spd: no verdict compares them"}, "on this run")
-    assert check is not None and check.met is None and check.scope == "on this run"
+    check = success_check({"run": "a", "baseline": "spd", "met": None, "line": "a vs spd: no verdict compares them"},
+                          "on this run")
+    assert check is not None and check.met is None and (check.run, check.baseline, check.scope) == ("a", "spd",
+                                                                                                    "on this run")
     assert success_check({"met": True, "line": "a vs spd: met (...)"}, "pooled over seeds 0").met is True
 
 

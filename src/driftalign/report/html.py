@@ -202,7 +202,7 @@ class VerdictLine:
 
 @dataclass(frozen=True)
 class PooledLine:
-    """The first comparison of a multi-seed run, pooled over its seeds."""
+    """A comparison of a multi-seed run, pooled over its seeds: the success criterion's run, else the first."""
 
     name: str
     accuracy: Cell
@@ -226,7 +226,9 @@ def headline(c: RunContents) -> list[VerdictLine | PooledLine | CriterionLine]:
         VerdictLine(v.run, v.baseline, "yes" if v.beat else "no", ci_cell(v.avg_accuracy),
                     ci_cell(v.drift_errors_per_100, 1)) for v in c.verdicts]
     if c.experiment is not None and c.experiment.comparisons:
-        p = c.experiment.comparisons[0]
+        judged = [p for p in c.experiment.comparisons                   # the criterion's run, when there is one
+                  if c.success is not None and (p.run, p.baseline) == (c.success.run, c.success.baseline)]
+        p = (judged or list(c.experiment.comparisons))[0]
         lines.append(PooledLine(p.name, ci_cell(p.avg_accuracy), ci_cell(p.clinical_f1),
                                 ci_cell(p.drift_errors_per_100, 1)))
     if c.success is not None:

@@ -201,6 +201,8 @@ class Experiment:
 class SuccessCheck:
     """A pipeline file's pre-registered `success:` criterion as the run checked it (`pipeline/criterion.py`)."""
 
+    run: str
+    baseline: str
     line: str                  # the line the run printed: "RUN vs BASELINE: met|not met (each bound)"
     met: bool | None           # None: no verdict compared the two runs (not judged)
     scope: str                 # "pooled over seeds 0, 1, 2" | "on this run"
@@ -211,7 +213,8 @@ def success_check(obj: Any, scope: str) -> SuccessCheck | None:
     if not isinstance(obj, dict) or "line" not in obj:
         return None
     met = obj.get("met")
-    return SuccessCheck(line=str(obj["line"]), met=met if isinstance(met, bool) else None, scope=scope)
+    return SuccessCheck(run=str(obj.get("run", "?")), baseline=str(obj.get("baseline", "spd")), line=str(obj["line"]),
+                        met=met if isinstance(met, bool) else None, scope=scope)
 
 
 # ---- everything together -------------------------------------------------------------------------------
