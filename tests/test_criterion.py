@@ -56,6 +56,7 @@ def test_no_verdict_for_the_pair_is_not_judged():
                                _verdict("apo-x", (0.1, 0.05, 0.15), (0.0, 0.0, 0.0), (-5.0, -6.0, -4.0), "oracle")])
     assert result["met"] is None and result["bounds"] == []
     assert "not judged" in describe(result)
+    assert "apo-x vs spd: not judged.\n" in markdown(result)          # the experiment.md line keeps the word
 
 
 def _pipeline(tmp_path, success: dict) -> dict:

@@ -24,6 +24,8 @@ from pydantic import Field, field_validator
 from driftalign.config import StageConfig
 from driftalign.metrics.bootstrap import METRICS
 
+RELATION = {"upper": "<", "lower": ">"}   # a bound on the CI's upper end holds below it, on its lower end above it
+
 
 class SuccessCriterion(StageConfig):
     """`success:` of a pipeline file (module docstring)."""
@@ -61,31 +63,34 @@ def check(criterion: SuccessCriterion, verdicts: list[dict[str, Any]]) -> dict[s
     for metric, side, x in criterion.bounds():
         ci = verdict[metric]
         end = ci["hi"] if side == "upper" else ci["lo"]
-        holds = end < x if side == "upper" else end > x
+        holds = end < x if RELATION[side] == "<" else end > x
         result["bounds"].append({"metric": metric, "side": side, "bound": x, "ci_end": end, "diff": ci["diff"],
                                  "lo": ci["lo"], "hi": ci["hi"], "met": bool(holds)})
     result["met"] = all(b["met"] for b in result["bounds"])
     return {**result, "line": describe(result)}   # the line as printed: the report shows it as written
 
 
+def status(result: dict[str, Any]) -> str:
+    """'RUN vs BASELINE: met' / 'not met' / 'not judged' (no verdict compares them)."""
+    word = "not judged" if result["met"] is None else "met" if result["met"] else "not met"
+    return f"{result['run']} vs {result['baseline']}: {word}"
+
+
 def describe(result: dict[str, Any]) -> str:
-    """One line: 'met' / 'not met', then each bound as 'Δmetric CI upper +0.0012 < 0: yes'."""
-    head = f"{result['run']} vs {result['baseline']}: "
+    """`status`, then each bound as 'Δmetric CI upper end +0.0012 < +0: yes'."""
     if result["met"] is None:
-        return head + "no verdict compares them in this run (not judged)"
-    parts = [f"Δ{b['metric']} CI {b['side']} end {b['ci_end']:+.4f} {'<' if b['side'] == 'upper' else '>'} "
-             f"{b['bound']:+g}: {'yes' if b['met'] else 'NO'}" for b in result["bounds"]]
-    return head + ("met" if result["met"] else "not met") + " (" + "; ".join(parts) + ")"
+        return status(result) + " (no verdict compares them in this run)"
+    parts = [f"Δ{b['metric']} CI {b['side']} end {b['ci_end']:+.4f} {RELATION[b['side']]} {b['bound']:+g}: "
+             f"{'yes' if b['met'] else 'NO'}" for b in result["bounds"]]
+    return status(result) + " (" + "; ".join(parts) + ")"
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """experiment.md's section: one row per bound."""
-    lines = ["\n## Pre-registered success criterion (the pipeline file's `success:`)\n\n",
-             f"{describe(result).split(' (')[0]}.\n\n"]
+    """experiment.md's section: `status`, then one row per bound."""
+    lines = ["\n## Pre-registered success criterion (the pipeline file's `success:`)\n\n", f"{status(result)}.\n\n"]
     if result["bounds"]:
         lines += ["| bound | Δ (95% CI) | CI end | holds |\n", "|---|---|---|---|\n"]
         for b in result["bounds"]:
-            rel = "<" if b["side"] == "upper" else ">"
-            lines.append(f"| {b['side']} end of Δ{b['metric']} {rel} {b['bound']:+g} | {b['diff']:+.4f} "
+            lines.append(f"| {b['side']} end of Δ{b['metric']} {RELATION[b['side']]} {b['bound']:+g} | {b['diff']:+.4f} "
                          f"[{b['lo']:+.4f}, {b['hi']:+.4f}] | {b['ci_end']:+.4f} | {'yes' if b['met'] else 'no'} |\n")
     return "".join(lines)
